@@ -1,0 +1,1 @@
+//! Disk images and VM-level storage operations (qemu-img, clones, archive).

@@ -1,0 +1,3 @@
+fn main() {
+    println!("hangar {}", env!("CARGO_PKG_VERSION"));
+}
