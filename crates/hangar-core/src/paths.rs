@@ -43,7 +43,10 @@ impl Paths {
 
     /// Explicit roots.
     pub fn new(vms: impl Into<PathBuf>, runtime: impl Into<PathBuf>) -> Self {
-        Paths { vms: vms.into(), runtime: runtime.into() }
+        Paths {
+            vms: vms.into(),
+            runtime: runtime.into(),
+        }
     }
 
     /// The folder of VM `name`.
@@ -122,13 +125,19 @@ impl RuntimePaths {
     }
 
     fn longest_socket_len(&self) -> usize {
-        self.sockets().iter().map(|p| p.as_os_str().len()).max().unwrap_or(0)
+        self.sockets()
+            .iter()
+            .map(|p| p.as_os_str().len())
+            .max()
+            .unwrap_or(0)
     }
 }
 
 /// 64-bit FNV-1a: tiny, stable across releases (unlike `DefaultHasher`).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -143,26 +152,45 @@ mod tests {
 
     #[test]
     fn hangar_home_wins_over_xdg() {
-        let p = paths(&[("HANGAR_HOME", "/h"), ("XDG_DATA_HOME", "/x"), ("XDG_RUNTIME_DIR", "/run/user/7")]);
+        let p = paths(&[
+            ("HANGAR_HOME", "/h"),
+            ("XDG_DATA_HOME", "/x"),
+            ("XDG_RUNTIME_DIR", "/run/user/7"),
+        ]);
         assert_eq!(p.vms, PathBuf::from("/h"));
         assert_eq!(p.runtime, PathBuf::from("/run/user/7/hangar"));
     }
 
     #[test]
     fn xdg_then_home_fallbacks() {
-        assert_eq!(paths(&[("XDG_DATA_HOME", "/x")]).vms, PathBuf::from("/x/hangar/vms"));
-        assert_eq!(paths(&[("HOME", "/home/a")]).vms, PathBuf::from("/home/a/.local/share/hangar/vms"));
+        assert_eq!(
+            paths(&[("XDG_DATA_HOME", "/x")]).vms,
+            PathBuf::from("/x/hangar/vms")
+        );
+        assert_eq!(
+            paths(&[("HOME", "/home/a")]).vms,
+            PathBuf::from("/home/a/.local/share/hangar/vms")
+        );
         assert!(paths(&[]).runtime.to_string_lossy().starts_with("/tmp/hangar-"));
     }
 
     #[test]
     fn long_names_get_a_hashed_runtime_dir_that_fits() {
         let p = Paths::new("/v", "/run/user/1000/hangar");
-        assert_eq!(p.runtime_for("demo").dir, PathBuf::from("/run/user/1000/hangar/demo"));
+        assert_eq!(
+            p.runtime_for("demo").dir,
+            PathBuf::from("/run/user/1000/hangar/demo")
+        );
         let long = "é".repeat(60);
         let rt = p.runtime_for(&long);
-        assert!(rt.dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vm-")));
-        assert!(rt.sockets().iter().all(|s| s.as_os_str().len() <= MAX_SOCKET_PATH));
+        assert!(rt
+            .dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("vm-")));
+        assert!(rt
+            .sockets()
+            .iter()
+            .all(|s| s.as_os_str().len() <= MAX_SOCKET_PATH));
         assert_eq!(rt, p.runtime_for(&long), "hash must be stable");
     }
 }
