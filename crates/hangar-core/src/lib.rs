@@ -17,3 +17,4 @@ pub mod paths;
 pub mod qemu;
 pub mod qmp;
 pub mod storage;
+pub mod store;
