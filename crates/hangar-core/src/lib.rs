@@ -19,3 +19,4 @@ pub mod qemu;
 pub mod qmp;
 pub mod storage;
 pub mod store;
+pub mod usb;
