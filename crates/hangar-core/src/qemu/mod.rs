@@ -1,1 +1,3 @@
 //! Everything about QEMU processes.
+
+pub mod argv;
