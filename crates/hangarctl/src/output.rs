@@ -26,7 +26,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         padded.join("  ").trim_end().to_string()
     };
     let mut out = vec![line(header.iter().map(|s| s.to_string()).collect())];
@@ -38,7 +42,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn table_pads_columns() {
-        let t = super::table(&["NAME", "STATE"], &[vec!["a-long-name".into(), "running".into()], vec!["b".into(), "stopped".into()]]);
-        assert_eq!(t, "NAME         STATE\na-long-name  running\nb            stopped");
+        let t = super::table(
+            &["NAME", "STATE"],
+            &[
+                vec!["a-long-name".into(), "running".into()],
+                vec!["b".into(), "stopped".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "NAME         STATE\na-long-name  running\nb            stopped"
+        );
     }
 }
