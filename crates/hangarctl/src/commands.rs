@@ -119,7 +119,7 @@ pub async fn run(cli: Cli) -> CmdResult {
                 format!("the QMP command is not JSON ({e}); example: '{{\"execute\":\"query-status\"}}'")
             })?;
             let reply = m.qmp_raw(&name, value).await?;
-            println!("{}", serde_json::to_string_pretty(&reply)?);
+            crate::output::out(&serde_json::to_string_pretty(&reply)?);
             Ok(())
         }
         Command::Monitor { name, command } => {
@@ -413,7 +413,7 @@ fn edit(m: &Manager, name: &str) -> CmdResult {
         }
         match m.store().save_text(name, &text) {
             Ok(_) => {
-                println!("saved {}", file.display());
+                crate::output::out(&format!("saved {}", file.display()));
                 break Ok(());
             }
             Err(e) => {

@@ -1,18 +1,26 @@
 //! Human and JSON output.
 
+use std::io::Write;
+
 use serde::Serialize;
+
+/// Print a line on stdout; a closed pipe (`hangarctl list | head -1`) is not an error.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
 
 /// Print `value` as JSON when asked, else the human text.
 pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
     if json {
         match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out(&s),
             Err(e) => eprintln!("hangarctl: cannot format JSON: {e}"),
         }
     } else {
         let text = human();
         if !text.is_empty() {
-            println!("{text}");
+            out(&text);
         }
     }
 }
