@@ -7,6 +7,7 @@
 
 mod clone;
 mod create;
+mod discover;
 mod error;
 mod lifecycle;
 mod snapshot;
