@@ -194,6 +194,12 @@ impl DiskConfig {
                 "the image path is empty",
             ));
         }
+        if self.readonly && self.bus == DiskBus::Sata {
+            return Err(ConfigError::invalid(
+                format!("{field}.readonly"),
+                "QEMU cannot attach a read-only disk on SATA: set bus = \"virtio\" or readonly = false",
+            ));
+        }
         if !DISK_FORMATS.contains(&self.format.as_str()) {
             return Err(ConfigError::invalid(
                 format!("{field}.format"),
@@ -439,6 +445,27 @@ pub(crate) fn validate_id(field: &str, id: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readonly_sata_refused() {
+        let d = DiskConfig {
+            id: "d".into(),
+            path: "x".into(),
+            format: "raw".into(),
+            bus: DiskBus::Sata,
+            readonly: true,
+        };
+        assert_eq!(
+            d.validate("disk[0]").unwrap_err().field(),
+            Some("disk[0].readonly")
+        );
+        assert!(DiskConfig {
+            bus: DiskBus::Virtio,
+            ..d
+        }
+        .validate("disk[0]")
+        .is_ok());
+    }
 
     #[test]
     fn secure_boot_needs_uefi() {
