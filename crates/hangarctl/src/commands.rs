@@ -315,6 +315,7 @@ async fn status(m: &Manager, json: bool, name: &str) -> CmdResult {
         "vnc_socket": (pid.is_some() && config.display.kind == DisplayKind::Vnc).then(|| rt.vnc.clone()),
         "spice_socket": (pid.is_some() && config.display.kind == DisplayKind::Spice).then(|| rt.spice.clone()),
         "serial_log": m.serial_log_path(name),
+        "console_last_line": last_console_line(&m.serial_log_path(name)),
     });
     emit(json, &value, || {
         let mut s = format!("{name}: {}", state.label());
@@ -333,6 +334,9 @@ async fn status(m: &Manager, json: bool, name: &str) -> CmdResult {
         }
         if let Some(p) = config.cdrom.as_ref().and_then(|c| c.path.as_ref()) {
             s.push_str(&format!("\n  cdrom {}", p.display()));
+        }
+        if let Some(line) = last_console_line(&m.serial_log_path(name)) {
+            s.push_str(&format!("\n  console: {line}"));
         }
         s
     });
@@ -426,6 +430,19 @@ fn edit(m: &Manager, name: &str) -> CmdResult {
     };
     let _ = std::fs::remove_file(&tmp);
     result
+}
+
+/// The last non-empty line the guest wrote on its serial console (from the end of the log).
+fn last_console_line(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut buf = vec![];
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().rev().map(|l| l.trim()).find(|l| !l.is_empty())?;
+    Some(line.chars().filter(|c| !c.is_control()).take(200).collect())
 }
 
 fn ask(prompt: &str) -> bool {
