@@ -13,6 +13,7 @@
 //! The GUI and the CLI only talk to [`manager`]; they never spawn QEMU or speak QMP themselves.
 
 pub mod config;
+pub mod host;
 pub mod manager;
 pub mod paths;
 pub mod qemu;
