@@ -15,6 +15,7 @@
 pub mod config;
 pub mod host;
 pub mod manager;
+pub mod osinfo;
 pub mod paths;
 pub mod qemu;
 pub mod qmp;
