@@ -246,8 +246,9 @@ fn setup_main(main: &spice::MainChannel, shared: &Rc<Shared>, sink: &Sink) {
                 s(BackendEvent::Connected);
             }
         }
-        spice::ChannelEvent::Closed => s(BackendEvent::Disconnected),
         spice::ChannelEvent::None => {}
+        // Once the session ran, the channel closing or failing is the server going away.
+        _ if sh.connected.get() => s(BackendEvent::Disconnected),
         other => {
             let detail = main
                 .error()

@@ -20,6 +20,7 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::IntoRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::rc::Rc;
 
 use gtk::glib::translate::{from_glib_full, ToGlibPtr};
 use gtk::prelude::*;
@@ -103,8 +104,16 @@ impl VncBackend {
     fn connect_signals(&self, sink: Sink) {
         let c = &self.conn;
         let mut ids = Vec::new();
+        // An I/O error after the session started is the server going away (VM powered off):
+        // it is reported as a disconnect. Before that, it is why the connection failed.
+        let started = Rc::new(Cell::new(false));
+        let last_error: Rc<RefCell<Option<String>>> = Rc::default();
         let s = sink.clone();
-        ids.push(c.connect_vnc_initialized(move |conn| on_initialized(conn, &s)));
+        let st = started.clone();
+        ids.push(c.connect_vnc_initialized(move |conn| {
+            st.set(true);
+            on_initialized(conn, &s);
+        }));
         let s = sink.clone();
         ids.push(c.connect_vnc_desktop_resize(move |conn, w, h| {
             if let Some(fmt) = conn.pixel_format() {
@@ -138,9 +147,10 @@ impl VncBackend {
         ids.push(c.connect_vnc_server_cut_text(move |_, text| {
             s(BackendEvent::CutText(strip_nuls(text)));
         }));
-        let s = sink.clone();
+        let le = last_error.clone();
         ids.push(c.connect_vnc_error(move |_, msg| {
-            s(BackendEvent::Error(format!("VNC: {msg}")));
+            tracing::debug!(%msg, "vnc: error");
+            le.replace(Some(msg.to_owned()));
         }));
         // gvnc waits for the client to pick one of the offered security types.
         let s = sink.clone();
@@ -185,7 +195,16 @@ impl VncBackend {
         ids.push(c.connect_vnc_auth_failure(move |_, msg| {
             s(BackendEvent::Error(format!("VNC: authentication failed: {msg}")));
         }));
-        ids.push(c.connect_vnc_disconnected(move |_| sink(BackendEvent::Disconnected)));
+        ids.push(c.connect_vnc_disconnected(move |_| {
+            if started.get() {
+                sink(BackendEvent::Disconnected);
+            } else {
+                let why = last_error.borrow().clone().unwrap_or_else(|| {
+                    "the server closed the connection before the session started".to_owned()
+                });
+                sink(BackendEvent::Error(format!("VNC: {why}")));
+            }
+        }));
         // No handler on `vnc-led-state`: libgvnc 1.3 declares it with an INT marshaller but
         // emits it without the argument, and any connected handler triggers a GLib critical.
         self.handlers.borrow_mut().extend(ids);
