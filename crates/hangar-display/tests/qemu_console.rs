@@ -15,6 +15,8 @@
 //!   scancodes, must report `KEYLINE:qwerty`.
 //! * `send_keys` presses in order and releases in reverse (`KEYLINE:hi`).
 //! * SPICE: the picture equals the screendump and typed keys arrive (`KEYLINE:spice`).
+//! * Unplugging the usb-tablet (QMP `device_del`) turns the pointer relative: a click then grabs
+//!   and hides the host cursor; plugging it back makes it absolute again.
 //! * Quitting QEMU moves the widget to `Disconnected`.
 //!
 //! Skipped (with the reason printed) when Xvfb, xdotool, setxkbmap or qemu-system-x86_64 is
@@ -94,6 +96,7 @@ fn run() -> Result<(u32, u32), Skip> {
     check("azerty_host_sends_scancodes", azerty(&ctx));
     check("send_keys_press_then_release_reversed", send_keys(&ctx));
     check("spice_picture_and_keys", spice(&ctx));
+    check("relative_pointer_mode_follows_guest", relative_mode(&ctx));
     check("qemu_exit_disconnects", qemu_exit(&ctx));
     Ok((passed, failed))
 }
@@ -420,4 +423,52 @@ fn qemu_exit(ctx: &Ctx) -> TestResult {
         ConnectionState::Error(msg) if msg.contains("vnc.sock") => Ok(()),
         other => Err(format!("state after a failed connect: {other:?}")),
     }
+}
+
+fn relative_mode(ctx: &Ctx) -> TestResult {
+    ctx.view.disconnect();
+    ctx.view
+        .connect_vnc_unix(ctx.qemu.path("vnc.sock"))
+        .map_err(|e| e.to_string())?;
+    wait_connected(&ctx.view)?;
+    if !pump_until(Duration::from_secs(5), || ctx.view.pointer_absolute()) {
+        return Err("pointer not absolute with a usb-tablet".into());
+    }
+    ctx.qemu
+        .qmp(r#"{"execute":"device_del","arguments":{"id":"tablet"}}"#)?;
+    if !pump_until(Duration::from_secs(10), || !ctx.view.pointer_absolute()) {
+        return Err("pointer still absolute after unplugging the tablet".into());
+    }
+    click_to_grab(ctx)?;
+    let cursor = ctx.view.cursor().and_then(|c| c.name()).map(|n| n.to_string());
+    if cursor.as_deref() != Some("none") {
+        return Err(format!(
+            "host cursor not hidden while grabbed in relative mode: {cursor:?}"
+        ));
+    }
+    run_pumping(
+        "xdotool",
+        &[
+            "keydown",
+            "Control_L",
+            "keydown",
+            "Alt_L",
+            "keyup",
+            "Alt_L",
+            "keyup",
+            "Control_L",
+        ],
+    )?;
+    if !pump_until(Duration::from_secs(5), || !ctx.view.grabbed()) {
+        return Err("the release chord did not ungrab in relative mode".into());
+    }
+    if ctx.view.cursor().and_then(|c| c.name()).as_deref() == Some("none") {
+        return Err("host cursor still hidden after the ungrab".into());
+    }
+    ctx.qemu
+        .qmp(r#"{"execute":"device_add","arguments":{"driver":"usb-tablet","id":"tablet"}}"#)?;
+    if !pump_until(Duration::from_secs(10), || ctx.view.pointer_absolute()) {
+        return Err("pointer not absolute again after plugging the tablet back".into());
+    }
+    Ok(())
 }

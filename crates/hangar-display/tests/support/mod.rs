@@ -124,7 +124,7 @@ impl Qemu {
                 "-device",
                 "qemu-xhci",
                 "-device",
-                "usb-tablet",
+                "usb-tablet,id=tablet",
             ])
             .arg("-kernel")
             .arg(guest.join("vmlinuz"))
