@@ -30,7 +30,6 @@ mod spice;
 mod vnc;
 mod widget;
 
-pub use backend::{BackendEvent, GuestCursor};
 pub use error::DisplayError;
 pub use geometry::ScalingMode;
 pub use widget::{ConnectionState, DisplayView, FrameStats, DEFAULT_FULLSCREEN_KEY, DEFAULT_RELEASE_CHORD};
