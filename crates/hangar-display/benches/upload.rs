@@ -135,6 +135,16 @@ fn bench_render(frames: &[Vec<u8>]) {
     report("render (texture already uploaded)", t0.elapsed(), cpu_time() - c0);
 }
 
+/// Stops the Xvfb this benchmark started, also when it panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn main() {
     let frames = [frame_data(0), frame_data(0x55)];
     bench_convert(&frames);
@@ -162,7 +172,7 @@ fn main() {
                     let _ = std::io::BufReader::new(out).read_line(&mut line);
                 }
                 std::env::set_var("DISPLAY", format!(":{}", line.trim()));
-                _xvfb = Some(child);
+                _xvfb = Some(KillOnDrop(child));
             }
             Err(e) => {
                 println!("render: skipped (no DISPLAY and Xvfb failed: {e})");
@@ -175,9 +185,5 @@ fn main() {
         println!("render: skipped (gtk::init: {e})");
     } else {
         bench_render(&frames);
-    }
-    if let Some(mut child) = _xvfb {
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
