@@ -17,6 +17,7 @@ pub mod host;
 pub mod manager;
 pub mod paths;
 pub mod qemu;
+pub mod qga;
 pub mod qmp;
 pub mod storage;
 pub mod store;
