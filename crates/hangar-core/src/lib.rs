@@ -18,6 +18,7 @@ pub mod manager;
 pub mod osinfo;
 pub mod paths;
 pub mod qemu;
+pub mod qga;
 pub mod qmp;
 pub mod storage;
 pub mod store;

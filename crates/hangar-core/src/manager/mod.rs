@@ -9,6 +9,7 @@ mod clone;
 mod create;
 mod discover;
 mod error;
+mod guest;
 mod lifecycle;
 mod snapshot;
 mod watch;
@@ -22,6 +23,7 @@ use tokio::sync::broadcast;
 
 pub use create::{CreateRequest, DiskSource};
 pub use error::{ManagerError, Result};
+pub use guest::{GuestInfo, GUEST_AGENT_PROBE_TIMEOUT, GUEST_AGENT_QUERY_TIMEOUT};
 pub use lifecycle::{StartOptions, StartReport, StopMode};
 pub use snapshot::SnapshotEntry;
 
@@ -262,16 +264,18 @@ impl Manager {
         Ok(())
     }
 
-    /// Resume the vCPUs.
+    /// Resume the vCPUs, then (best effort) set the guest's clock through its agent.
     pub async fn resume(&self, name: &str) -> Result<()> {
         let qmp = self.control(name).await?;
         qmp.execute(qapi_qmp::cont {})
             .await
             .map_err(ManagerError::qmp(name))?;
+        drop(qmp);
         self.emit(Event::State {
             name: name.into(),
             state: VmState::Running,
         });
+        self.sync_guest_clock_quietly(name).await;
         Ok(())
     }
 
