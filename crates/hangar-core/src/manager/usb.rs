@@ -68,6 +68,7 @@ pub enum AttachBy {
 
 impl Manager {
     /// Read host USB devices under `root` instead of `/` (fixture trees, `HANGAR_USB_ROOT`).
+    /// Applies to every clone of this handle (they share one manager).
     pub fn with_usb_root(self, root: impl Into<PathBuf>) -> Manager {
         self.usb_setup_mut(|s| s.root = root.into());
         self
@@ -128,8 +129,16 @@ impl Manager {
         }
         self.require_running(vm)?;
         let id = usb_host_id(dev);
-        for (other, a) in self.usb_attached_all().await {
-            if other != vm && a.is_device(dev) {
+        // One device, one VM. A VM that does not answer cannot be asked; it is skipped (logged).
+        for other in self.running_vm_names().into_iter().filter(|n| n != vm) {
+            let theirs = match self.usb_attached(&other).await {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(vm = other, "cannot list its USB devices: {e}");
+                    continue;
+                }
+            };
+            if let Some(a) = theirs.into_iter().find(|a| a.is_device(dev)) {
                 return Err(PassthroughError::InUse {
                     device: dev.summary(),
                     other,
