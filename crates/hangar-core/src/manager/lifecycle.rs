@@ -75,7 +75,7 @@ impl Manager {
             process::cleanup_runtime_dir(&rt);
         }
         drop(lock);
-        let report = result?;
+        let mut report = result?;
         for w in &report.warnings {
             self.emit(Event::Warning {
                 name: name.into(),
@@ -91,6 +91,7 @@ impl Manager {
             name: name.into(),
             state,
         });
+        report.warnings.extend(self.usb_rules_after_start(name).await);
         Ok(report)
     }
 
