@@ -117,11 +117,6 @@ pub enum ArgvError {
     )]
     TooManySataDevices { count: usize },
     #[error(
-        "disk {id:?} is read-only on the SATA bus, which QEMU does not support: use bus = \"virtio\" \
-         for it, or set readonly = false"
-    )]
-    ReadonlySataDisk { id: String },
-    #[error(
         "disk id {id:?} clashes with a name Hangar uses inside QEMU ({clash:?}): give the disk another id \
          in vm.toml"
     )]

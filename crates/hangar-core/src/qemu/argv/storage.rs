@@ -194,9 +194,7 @@ pub(super) fn drives(
         let device = match disk.bus {
             DiskBus::Virtio => Opt::new("virtio-blk-pci"),
             DiskBus::Sata => {
-                if disk.readonly {
-                    return Err(ArgvError::ReadonlySataDisk { id: disk.id.clone() });
-                }
+                // Read-only SATA disks never get here: `DiskConfig::validate` refuses them.
                 let bus = format!("ide.{sata_port}");
                 sata_port += 1;
                 Opt::new("ide-hd").kv("bus", bus)

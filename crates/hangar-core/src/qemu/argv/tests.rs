@@ -391,10 +391,10 @@ fn sata_limits_and_read_only_sata_disks_are_refused() {
     assert!(err.to_string().contains("bus = \"virtio\""));
     c.cdrom = None;
     c.disks[3].readonly = true;
-    assert_eq!(
-        run_with(&c, &host(), &LaunchOptions::default()).unwrap_err(),
-        ArgvError::ReadonlySataDisk { id: "d3".into() }
-    );
+    match run_with(&c, &host(), &LaunchOptions::default()).unwrap_err() {
+        ArgvError::Config(e) => assert_eq!(e.field(), Some("disk[3].readonly")),
+        other => panic!("read-only SATA disk must be refused by validation, got {other:?}"),
+    }
     c.disks[3].bus = DiskBus::Virtio;
     let a = run(&c);
     assert!(values(&a, "-blockdev").contains(&"driver=qcow2,node-name=d3,file=d3-file,read-only=on"));
