@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod host;
 pub mod manager;
 pub mod paths;
 pub mod qemu;

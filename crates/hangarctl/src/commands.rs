@@ -20,11 +20,24 @@ pub async fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::List => list(&m, json).await,
         Command::Create(args) => create(&m, json, args).await,
-        Command::Start { name, disposable, paused, watch } => start(&m, json, &name, disposable, paused, watch).await,
+        Command::Start {
+            name,
+            disposable,
+            paused,
+            watch,
+        } => start(&m, json, &name, disposable, paused, watch).await,
         Command::Stop { name, force, timeout } => {
-            let mode = if force { StopMode::Force } else { StopMode::Acpi { timeout: Duration::from_secs(timeout) } };
+            let mode = if force {
+                StopMode::Force
+            } else {
+                StopMode::Acpi {
+                    timeout: Duration::from_secs(timeout),
+                }
+            };
             m.stop(&name, mode).await?;
-            emit(json, &json!({"name": name, "state": "stopped"}), || format!("{name} stopped"));
+            emit(json, &json!({"name": name, "state": "stopped"}), || {
+                format!("{name} stopped")
+            });
             Ok(())
         }
         Command::Pause { name } => simple(json, &name, "paused", m.pause(&name).await),
@@ -32,7 +45,11 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Reset { name } => simple(json, &name, "reset", m.reset(&name).await),
         Command::Status { name } => status(&m, json, &name).await,
         Command::Snapshot { action } => snapshot(&m, json, action).await,
-        Command::Clone { source, target, linked } => {
+        Command::Clone {
+            source,
+            target,
+            linked,
+        } => {
             let quiet = json;
             let config = m
                 .clone_vm(&source, &target, linked, |p| {
@@ -46,43 +63,63 @@ pub async fn run(cli: Cli) -> CmdResult {
             }
             let config = config?;
             emit(json, &json!({"name": config.name, "linked": linked}), || {
-                format!("{} cloned as {}{}", source, config.name, if linked { " (linked)" } else { "" })
+                format!(
+                    "{} cloned as {}{}",
+                    source,
+                    config.name,
+                    if linked { " (linked)" } else { "" }
+                )
             });
             Ok(())
         }
         Command::Rename { name, new_name } => {
             m.update(&name, &Update::Rename(new_name.clone()))?;
-            emit(json, &json!({"name": new_name}), || format!("{name} renamed to {new_name}"));
+            emit(json, &json!({"name": new_name}), || {
+                format!("{name} renamed to {new_name}")
+            });
             Ok(())
         }
         Command::Delete { name, keep_disks } => {
             let plan = m.delete(&name, keep_disks)?;
             let removed: Vec<String> = plan.remove.iter().map(|p| p.display().to_string()).collect();
             let kept: Vec<String> = plan.keep.iter().map(|p| p.display().to_string()).collect();
-            emit(json, &json!({"name": name, "removed": removed, "kept": kept}), || {
-                let mut s = format!("{name} deleted");
-                for k in &kept {
-                    s.push_str(&format!("\nkept {k}"));
-                }
-                s
-            });
+            emit(
+                json,
+                &json!({"name": name, "removed": removed, "kept": kept}),
+                || {
+                    let mut s = format!("{name} deleted");
+                    for k in &kept {
+                        s.push_str(&format!("\nkept {k}"));
+                    }
+                    s
+                },
+            );
             Ok(())
         }
         Command::Argv { name } => {
             let config = m.store().load(&name)?;
             let dir = m.store().dir(&name);
-            let a = argv::build(&config, &dir, m.host(), &m.runtime(&name), &LaunchOptions::default())?;
+            let a = argv::build(
+                &config,
+                &dir,
+                m.host(),
+                &m.runtime(&name),
+                &LaunchOptions::default(),
+            )?;
             let args: Vec<String> = std::iter::once(a.program.to_string_lossy().into_owned())
                 .chain(a.args.iter().map(|s| s.to_string_lossy().into_owned()))
                 .collect();
-            emit(json, &json!({"argv": args, "warnings": a.warnings}), || args.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" "));
+            emit(json, &json!({"argv": args, "warnings": a.warnings}), || {
+                args.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" ")
+            });
             Ok(())
         }
         Command::Qmp { name, json: text } => {
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| format!("the QMP command is not JSON ({e}); example: '{{\"execute\":\"query-status\"}}'"))?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                format!("the QMP command is not JSON ({e}); example: '{{\"execute\":\"query-status\"}}'")
+            })?;
             let reply = m.qmp_raw(&name, value).await?;
-            println!("{}", serde_json::to_string_pretty(&reply)?);
+            crate::output::out(&serde_json::to_string_pretty(&reply)?);
             Ok(())
         }
         Command::Monitor { name, command } => {
@@ -100,7 +137,9 @@ pub async fn run(cli: Cli) -> CmdResult {
         }
         Command::Screenshot { name, file } => {
             m.screendump(&name, &file).await?;
-            emit(json, &json!({"file": file}), || format!("saved {}", file.display()));
+            emit(json, &json!({"file": file}), || {
+                format!("saved {}", file.display())
+            });
             Ok(())
         }
         Command::Archive { name } => {
@@ -116,7 +155,9 @@ pub async fn run(cli: Cli) -> CmdResult {
                 eprintln!();
             }
             let folder = folder?;
-            emit(json, &json!({"folder": folder}), || format!("archived to {}", folder.display()));
+            emit(json, &json!({"folder": folder}), || {
+                format!("archived to {}", folder.display())
+            });
             Ok(())
         }
         Command::Edit { name } => edit(&m, &name),
@@ -125,7 +166,9 @@ pub async fn run(cli: Cli) -> CmdResult {
 
 fn simple(json: bool, name: &str, what: &str, r: hangar_core::manager::Result<()>) -> CmdResult {
     r?;
-    emit(json, &json!({"name": name, "state": what}), || format!("{name} {what}"));
+    emit(json, &json!({"name": name, "state": what}), || {
+        format!("{name} {what}")
+    });
     Ok(())
 }
 
@@ -152,7 +195,13 @@ async fn list(m: &Manager, json: bool) -> CmdResult {
                     format_size(c.machine.memory_mib * 1024 * 1024),
                     c.os.clone().unwrap_or_default(),
                 ],
-                Err(e) => vec![v.entry.name.clone(), "broken".into(), String::new(), String::new(), e.to_string()],
+                Err(e) => vec![
+                    v.entry.name.clone(),
+                    "broken".into(),
+                    String::new(),
+                    String::new(),
+                    e.to_string(),
+                ],
             })
             .collect();
         table(&["NAME", "STATE", "CPUS", "MEMORY", "OS"], &cells)
@@ -181,17 +230,37 @@ async fn create(m: &Manager, json: bool, a: CreateArgs) -> CmdResult {
     let disk = match (&a.import, a.disk.trim()) {
         (Some(path), _) => DiskSource::Import { path: path.clone() },
         (None, "0") => DiskSource::None,
-        (None, size) => DiskSource::New { size_bytes: parse_size(size).map_err(|e| format!("--disk: {e}"))? },
+        (None, size) => DiskSource::New {
+            size_bytes: parse_size(size).map_err(|e| format!("--disk: {e}"))?,
+        },
     };
-    let config = m.create(CreateRequest { config, iso: a.iso, disk }).await?;
+    let config = m
+        .create(CreateRequest {
+            config,
+            iso: a.iso,
+            disk,
+        })
+        .await?;
     let dir = m.store().dir(&config.name);
     emit(json, &json!({"name": config.name, "folder": dir}), || {
-        format!("created {} in {}\nstart it with: hangarctl start {}", config.name, dir.display(), shell_quote(&config.name))
+        format!(
+            "created {} in {}\nstart it with: hangarctl start {}",
+            config.name,
+            dir.display(),
+            shell_quote(&config.name)
+        )
     });
     Ok(())
 }
 
-async fn start(m: &Manager, json: bool, name: &str, disposable: bool, paused: bool, watch: bool) -> CmdResult {
+async fn start(
+    m: &Manager,
+    json: bool,
+    name: &str,
+    disposable: bool,
+    paused: bool,
+    watch: bool,
+) -> CmdResult {
     let mut events = m.subscribe();
     let report = m.start(name, &StartOptions { disposable, paused }).await?;
     for w in &report.warnings {
@@ -211,13 +280,17 @@ async fn start(m: &Manager, json: bool, name: &str, disposable: bool, paused: bo
     while let Ok(event) = events.recv().await {
         match event {
             Event::State { name: n, state } if n == name => {
-                emit(json, &json!({"name": n, "state": state}), || format!("{n}: {}", state.label()));
+                emit(json, &json!({"name": n, "state": state}), || {
+                    format!("{n}: {}", state.label())
+                });
                 if state == VmState::Stopped {
                     break;
                 }
             }
             Event::Qmp { name: n, event } if n == name => {
-                emit(json, &json!({"name": n, "event": event.name()}), || format!("{n}: event {}", event.name()));
+                emit(json, &json!({"name": n, "event": event.name()}), || {
+                    format!("{n}: event {}", event.name())
+                });
             }
             _ => {}
         }
@@ -230,7 +303,11 @@ async fn status(m: &Manager, json: bool, name: &str) -> CmdResult {
     let state = m.state(name).await?;
     let pid = m.pid(name);
     let rt = m.runtime(name);
-    let disks: Vec<String> = config.disks.iter().map(|d| format!("{} {} ({}, {:?})", d.id, d.path.display(), d.format, d.bus)).collect();
+    let disks: Vec<String> = config
+        .disks
+        .iter()
+        .map(|d| format!("{} {} ({}, {:?})", d.id, d.path.display(), d.format, d.bus))
+        .collect();
     let value = json!({
         "name": name, "state": state, "pid": pid, "cpus": config.machine.cpus,
         "memory_mib": config.machine.memory_mib, "firmware": config.firmware.kind, "display": config.display.kind,
@@ -238,6 +315,7 @@ async fn status(m: &Manager, json: bool, name: &str) -> CmdResult {
         "vnc_socket": (pid.is_some() && config.display.kind == DisplayKind::Vnc).then(|| rt.vnc.clone()),
         "spice_socket": (pid.is_some() && config.display.kind == DisplayKind::Spice).then(|| rt.spice.clone()),
         "serial_log": m.serial_log_path(name),
+        "console_last_line": last_console_line(&m.serial_log_path(name)),
     });
     emit(json, &value, || {
         let mut s = format!("{name}: {}", state.label());
@@ -257,6 +335,9 @@ async fn status(m: &Manager, json: bool, name: &str) -> CmdResult {
         if let Some(p) = config.cdrom.as_ref().and_then(|c| c.path.as_ref()) {
             s.push_str(&format!("\n  cdrom {}", p.display()));
         }
+        if let Some(line) = last_console_line(&m.serial_log_path(name)) {
+            s.push_str(&format!("\n  console: {line}"));
+        }
         s
     });
     Ok(())
@@ -266,15 +347,21 @@ async fn snapshot(m: &Manager, json: bool, action: SnapshotCmd) -> CmdResult {
     match action {
         SnapshotCmd::Save { name, tag } => {
             m.snapshot_save(&name, &tag).await?;
-            emit(json, &json!({"name": name, "snapshot": tag}), || format!("saved snapshot {tag} of {name}"));
+            emit(json, &json!({"name": name, "snapshot": tag}), || {
+                format!("saved snapshot {tag} of {name}")
+            });
         }
         SnapshotCmd::Load { name, tag } => {
             m.snapshot_load(&name, &tag).await?;
-            emit(json, &json!({"name": name, "snapshot": tag}), || format!("{name} is back at snapshot {tag}"));
+            emit(json, &json!({"name": name, "snapshot": tag}), || {
+                format!("{name} is back at snapshot {tag}")
+            });
         }
         SnapshotCmd::Delete { name, tag } => {
             m.snapshot_delete(&name, &tag).await?;
-            emit(json, &json!({"name": name, "deleted": tag}), || format!("deleted snapshot {tag} of {name}"));
+            emit(json, &json!({"name": name, "deleted": tag}), || {
+                format!("deleted snapshot {tag} of {name}")
+            });
         }
         SnapshotCmd::List { name } => {
             let list = m.snapshot_list(&name).await?;
@@ -284,7 +371,13 @@ async fn snapshot(m: &Manager, json: bool, action: SnapshotCmd) -> CmdResult {
                 }
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|s| vec![s.name.clone(), format_date(s.date), if s.has_ram { "yes".into() } else { "no".into() }])
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            format_date(s.date),
+                            if s.has_ram { "yes".into() } else { "no".into() },
+                        ]
+                    })
                     .collect();
                 table(&["NAME", "DATE (UTC)", "RAM"], &rows)
             });
@@ -300,9 +393,15 @@ fn edit(m: &Manager, name: &str) -> CmdResult {
         other => Err(other),
     })?;
     let original = std::fs::read_to_string(&file)?;
-    let tmp = std::env::temp_dir().join(format!("hangar-{}-{}.toml", std::process::id(), name.replace(' ', "_")));
+    let tmp = std::env::temp_dir().join(format!(
+        "hangar-{}-{}.toml",
+        std::process::id(),
+        name.replace(' ', "_")
+    ));
     std::fs::write(&tmp, &original)?;
-    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into());
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
     let result = loop {
         let mut parts = editor.split_whitespace();
         let program = parts.next().unwrap_or("vi");
@@ -318,7 +417,7 @@ fn edit(m: &Manager, name: &str) -> CmdResult {
         }
         match m.store().save_text(name, &text) {
             Ok(_) => {
-                println!("saved {}", file.display());
+                crate::output::out(&format!("saved {}", file.display()));
                 break Ok(());
             }
             Err(e) => {
@@ -333,6 +432,19 @@ fn edit(m: &Manager, name: &str) -> CmdResult {
     result
 }
 
+/// The last non-empty line the guest wrote on its serial console (from the end of the log).
+fn last_console_line(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut buf = vec![];
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().rev().map(|l| l.trim()).find(|l| !l.is_empty())?;
+    Some(line.chars().filter(|c| !c.is_control()).take(200).collect())
+}
+
 fn ask(prompt: &str) -> bool {
     eprint!("{prompt}");
     let mut line = String::new();
@@ -341,7 +453,10 @@ fn ask(prompt: &str) -> bool {
 
 /// Quote an argument for copy-pasting into a POSIX shell (display only; nothing runs it).
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))

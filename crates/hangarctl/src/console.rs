@@ -51,7 +51,10 @@ impl Drop for RawTerminal {
 /// Connect stdin/stdout to the serial socket until Ctrl-], end of input or the VM going away.
 pub async fn attach(name: &str, socket: &Path) -> Result<(), String> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
-        format!("cannot open the serial console of {name:?} ({}): {e}; is another console attached?", socket.display())
+        format!(
+            "cannot open the serial console of {name:?} ({}): {e}; is another console attached?",
+            socket.display()
+        )
     })?;
     let raw = RawTerminal::enter();
     if raw.is_some() {
@@ -82,7 +85,11 @@ pub async fn attach(name: &str, socket: &Path) -> Result<(), String> {
         }
     };
     // With piped input (scripts), the console stays until the guest is quiet for a moment.
-    let idle = if interactive { None } else { Some(std::time::Duration::from_secs(2)) };
+    let idle = if interactive {
+        None
+    } else {
+        Some(std::time::Duration::from_secs(2))
+    };
     let mut stdout = tokio::io::stdout();
     let mut buf = [0u8; 4096];
     tokio::pin!(to_vm);

@@ -1,18 +1,26 @@
 //! Human and JSON output.
 
+use std::io::Write;
+
 use serde::Serialize;
+
+/// Print a line on stdout; a closed pipe (`hangarctl list | head -1`) is not an error.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
 
 /// Print `value` as JSON when asked, else the human text.
 pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
     if json {
         match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out(&s),
             Err(e) => eprintln!("hangarctl: cannot format JSON: {e}"),
         }
     } else {
         let text = human();
         if !text.is_empty() {
-            println!("{text}");
+            out(&text);
         }
     }
 }
@@ -26,7 +34,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         padded.join("  ").trim_end().to_string()
     };
     let mut out = vec![line(header.iter().map(|s| s.to_string()).collect())];
@@ -38,7 +50,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn table_pads_columns() {
-        let t = super::table(&["NAME", "STATE"], &[vec!["a-long-name".into(), "running".into()], vec!["b".into(), "stopped".into()]]);
-        assert_eq!(t, "NAME         STATE\na-long-name  running\nb            stopped");
+        let t = super::table(
+            &["NAME", "STATE"],
+            &[
+                vec!["a-long-name".into(), "running".into()],
+                vec!["b".into(), "stopped".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "NAME         STATE\na-long-name  running\nb            stopped"
+        );
     }
 }

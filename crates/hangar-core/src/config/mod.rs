@@ -5,6 +5,7 @@
 
 mod devices;
 mod error;
+mod extras;
 mod update;
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use devices::*;
 pub use error::ConfigError;
+pub use extras::*;
 pub use update::{Effect, Update};
 
 /// File name of a VM's configuration inside its folder.

@@ -42,8 +42,13 @@ impl Manager {
             net.mac = Some(random_mac());
         }
         // Folder first (reserves the name), disks next; on failure the folder goes again.
-        let dst_dir = self.store().create(&VmConfig { disks: vec![], ..config.clone() })?;
-        let result = self.clone_disks(&source, &src_dir, &dst_dir, &mut config, linked, &mut progress).await;
+        let dst_dir = self.store().create(&VmConfig {
+            disks: vec![],
+            ..config.clone()
+        })?;
+        let result = self
+            .clone_disks(&source, &src_dir, &dst_dir, &mut config, linked, &mut progress)
+            .await;
         if let Err(e) = result {
             let _ = fs::remove_dir_all(&dst_dir);
             return Err(e);
@@ -97,9 +102,14 @@ impl Manager {
             } else {
                 let dst_path = dst_dir.join(file_name_like(&disk.path, &disk.id));
                 let base = i as f64 * 100.0 / count;
-                storage::full_clone(qemu_img, &src_path, &disk.format, &dst_path, |p| progress(base + p / count))
-                    .await?;
-                new.path = dst_path.file_name().map(PathBuf::from).unwrap_or(dst_path.clone());
+                storage::full_clone(qemu_img, &src_path, &disk.format, &dst_path, |p| {
+                    progress(base + p / count)
+                })
+                .await?;
+                new.path = dst_path
+                    .file_name()
+                    .map(PathBuf::from)
+                    .unwrap_or(dst_path.clone());
             }
         }
         Ok(())
@@ -113,8 +123,12 @@ impl Manager {
             return Err(ManagerError::Running(name.into()));
         }
         let dir = self.store().dir(name);
-        let writable: Vec<(PathBuf, String)> =
-            config.disks.iter().filter(|d| !d.readonly).map(|d| (resolve(&dir, &d.path), d.format.clone())).collect();
+        let writable: Vec<(PathBuf, String)> = config
+            .disks
+            .iter()
+            .filter(|d| !d.readonly)
+            .map(|d| (resolve(&dir, &d.path), d.format.clone()))
+            .collect();
         let dest_root = self.store().paths().vms.join(".archives").join(name);
         let report = storage::archive_disks(self.qemu_img(), &writable, &[], &dest_root, progress).await?;
         // The archived vm.toml points at the archived, flattened images.
@@ -122,34 +136,53 @@ impl Manager {
         for d in archived.disks.iter_mut().filter(|d| !d.readonly) {
             let source = resolve(&dir, &d.path);
             if let Some(a) = report.disks.iter().find(|a| a.source == source) {
-                d.path = a.archived.file_name().map(PathBuf::from).unwrap_or_else(|| a.archived.clone());
+                d.path = a
+                    .archived
+                    .file_name()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| a.archived.clone());
                 d.format = "qcow2".into();
             }
         }
         let folder = report.dir;
         let toml_path = folder.join(crate::config::CONFIG_FILE);
-        write_atomic(&toml_path, archived.to_toml().as_bytes())
-            .map_err(|e| ManagerError::Unreadable { what: "archive", path: toml_path, reason: e.to_string() })?;
+        write_atomic(&toml_path, archived.to_toml().as_bytes()).map_err(|e| ManagerError::Unreadable {
+            what: "archive",
+            path: toml_path,
+            reason: e.to_string(),
+        })?;
         Ok(folder)
     }
 }
 
 fn file_name_like(path: &Path, id: &str) -> PathBuf {
-    path.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(format!("{id}.img")))
+    path.file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("{id}.img")))
 }
 
 /// Move `disk` aside as a read-only `<stem>.base[-N].<ext>` and return the new path.
 fn make_shared_base(disk: &Path) -> Result<PathBuf> {
-    let stem = disk.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "disk".into());
+    let stem = disk
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "disk".into());
     let parent = disk.parent().unwrap_or(Path::new("."));
-    let ext = disk.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "img".into());
+    let ext = disk
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "img".into());
     let mut base = parent.join(format!("{stem}.base.{ext}"));
     let mut n = 1;
     while base.exists() {
         n += 1;
         base = parent.join(format!("{stem}.base-{n}.{ext}"));
     }
-    let io = |e: std::io::Error| ManagerError::Unreadable { what: "disk image", path: disk.to_path_buf(), reason: e.to_string() };
+    let io = |e: std::io::Error| ManagerError::Unreadable {
+        what: "disk image",
+        path: disk.to_path_buf(),
+        reason: e.to_string(),
+    };
     fs::rename(disk, &base).map_err(io)?;
     fs::set_permissions(&base, fs::Permissions::from_mode(0o444)).map_err(io)?;
     Ok(base)

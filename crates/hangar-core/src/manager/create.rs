@@ -39,9 +39,18 @@ impl Manager {
             match std::fs::File::open(&iso) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(ManagerError::MissingFile { what: "ISO image", path: iso })
+                    return Err(ManagerError::MissingFile {
+                        what: "ISO image",
+                        path: iso,
+                    })
                 }
-                Err(e) => return Err(ManagerError::Unreadable { what: "ISO image", path: iso, reason: e.to_string() }),
+                Err(e) => {
+                    return Err(ManagerError::Unreadable {
+                        what: "ISO image",
+                        path: iso,
+                        reason: e.to_string(),
+                    })
+                }
             }
             config.cdrom = Some(CdromConfig { path: Some(iso) });
         }
@@ -49,7 +58,10 @@ impl Manager {
             DiskSource::Import { path } => {
                 let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                 if !path.exists() {
-                    return Err(ManagerError::MissingFile { what: "disk image", path });
+                    return Err(ManagerError::MissingFile {
+                        what: "disk image",
+                        path,
+                    });
                 }
                 let info = qemu_img.info(&path).await?;
                 Some((path, info.format))
@@ -64,7 +76,13 @@ impl Manager {
         config.boot.order = vec![BootDevice::Disk, BootDevice::Cdrom];
         config.disks.clear();
         if let Some((path, format)) = import {
-            config.disks.push(DiskConfig { id: "disk0".into(), path, format, bus: DiskBus::Virtio, readonly: false });
+            config.disks.push(DiskConfig {
+                id: "disk0".into(),
+                path,
+                format,
+                bus: DiskBus::Virtio,
+                readonly: false,
+            });
         } else if let DiskSource::New { .. } = req.disk {
             config.disks.push(DiskConfig {
                 id: "disk0".into(),
@@ -77,7 +95,10 @@ impl Manager {
         config.validate()?;
         let dir = self.store().create(&config)?;
         if let DiskSource::New { size_bytes } = req.disk {
-            if let Err(e) = qemu_img.create(&dir.join("disk0.qcow2"), "qcow2", size_bytes).await {
+            if let Err(e) = qemu_img
+                .create(&dir.join("disk0.qcow2"), "qcow2", size_bytes)
+                .await
+            {
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e.into());
             }
@@ -94,7 +115,10 @@ pub fn random_mac() -> String {
         let _ = std::io::Read::read_exact(&mut f, &mut b);
     }
     if b == [0, 0, 0] {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(1);
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(1);
         b = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
     }
     format!("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])

@@ -36,20 +36,37 @@ pub enum ManagerError {
     #[error("VM {0:?} is running; shut it down first (`hangarctl stop {0}`)")]
     Running(String),
     #[error("QEMU could not start VM {name:?}{}:\n{output}", status.as_ref().map(|s| format!(" ({s})")).unwrap_or_default())]
-    StartFailed { name: String, status: Option<String>, output: String },
+    StartFailed {
+        name: String,
+        status: Option<String>,
+        output: String,
+    },
     #[error("VM {name:?} did not answer on its control socket within {seconds} s; see {log}")]
-    StartTimeout { name: String, seconds: u64, log: PathBuf },
+    StartTimeout {
+        name: String,
+        seconds: u64,
+        log: PathBuf,
+    },
     #[error("the {what} {path} does not exist; choose another file or fix the path in vm.toml")]
     MissingFile { what: &'static str, path: PathBuf },
-    #[error("the {what} {path} cannot be opened ({reason}); check its permissions (ls -l) or choose another file")]
-    Unreadable { what: &'static str, path: PathBuf, reason: String },
+    #[error(
+        "the {what} {path} cannot be opened ({reason}); check its permissions (ls -l) or choose another file"
+    )]
+    Unreadable {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("{0}")]
     Unsupported(String),
 }
 
 impl ManagerError {
     pub(crate) fn qmp(name: &str) -> impl FnOnce(QmpError) -> ManagerError + '_ {
-        move |source| ManagerError::Qmp { name: name.to_string(), source }
+        move |source| ManagerError::Qmp {
+            name: name.to_string(),
+            source,
+        }
     }
 }
 

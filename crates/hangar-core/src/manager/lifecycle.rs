@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::{Event, Manager, ManagerError, Result, VmState};
 use crate::config::{FirmwareKind, VmConfig};
-use crate::host::ResolvedAccel;
 use crate::paths::RuntimePaths;
 use crate::qemu::argv::{self, LaunchOptions};
 use crate::qemu::process::{self, VmLock};
@@ -62,7 +61,12 @@ impl Manager {
             .await
             .map_err(|e| ManagerError::Unsupported(format!("lock task failed: {e}")))??;
         if let Some(pid) = self.pid(name) {
-            return Ok(StartReport { pid, already_running: true, accelerator: String::new(), warnings: vec![] });
+            return Ok(StartReport {
+                pid,
+                already_running: true,
+                accelerator: String::new(),
+                warnings: vec![],
+            });
         }
         let rt = self.runtime(name);
         process::prepare_runtime_dir(&rt)?;
@@ -73,14 +77,30 @@ impl Manager {
         drop(lock);
         let report = result?;
         for w in &report.warnings {
-            self.emit(Event::Warning { name: name.into(), message: w.clone() });
+            self.emit(Event::Warning {
+                name: name.into(),
+                message: w.clone(),
+            });
         }
-        let state = if opts.paused { VmState::Paused } else { VmState::Running };
-        self.emit(Event::State { name: name.into(), state });
+        let state = if opts.paused {
+            VmState::Paused
+        } else {
+            VmState::Running
+        };
+        self.emit(Event::State {
+            name: name.into(),
+            state,
+        });
         Ok(report)
     }
 
-    async fn start_locked(&self, config: &VmConfig, dir: &Path, rt: &RuntimePaths, opts: &StartOptions) -> Result<StartReport> {
+    async fn start_locked(
+        &self,
+        config: &VmConfig,
+        dir: &Path,
+        rt: &RuntimePaths,
+        opts: &StartOptions,
+    ) -> Result<StartReport> {
         let name = config.name.as_str();
         preflight(config, dir)?;
         let host = self.host();
@@ -91,13 +111,19 @@ impl Manager {
             start_swtpm(dir, rt, host).await?;
         }
         let overlays = if opts.disposable {
-            let disks: Vec<(PathBuf, String)> =
-                config.disks.iter().map(|d| (resolve(dir, &d.path), d.format.clone())).collect();
+            let disks: Vec<(PathBuf, String)> = config
+                .disks
+                .iter()
+                .map(|d| (resolve(dir, &d.path), d.format.clone()))
+                .collect();
             Some(storage::create_disposable_overlays(self.qemu_img(), &disks, &rt.overlays).await?)
         } else {
             None
         };
-        let launch = LaunchOptions { disposable_overlays: overlays, paused: opts.paused };
+        let launch = LaunchOptions {
+            disposable_overlays: overlays,
+            paused: opts.paused,
+        };
         let argv = argv::build(config, dir, host, rt, &launch)?;
         let log = self.log_path(name);
         let mut spawned = process::spawn_detached(&argv.program, &argv.args, &log)?;
@@ -111,7 +137,11 @@ impl Manager {
                 return Err(ManagerError::StartFailed {
                     name: name.into(),
                     status: Some(status.to_string()),
-                    output: if output.is_empty() { "(QEMU printed nothing)".into() } else { output },
+                    output: if output.is_empty() {
+                        "(QEMU printed nothing)".into()
+                    } else {
+                        output
+                    },
                 });
             }
             if let Ok(Ok((qmp, _events))) =
@@ -123,7 +153,11 @@ impl Manager {
             }
             if Instant::now() >= deadline {
                 process::signal(spawned.pid, libc::SIGKILL);
-                return Err(ManagerError::StartTimeout { name: name.into(), seconds: START_TIMEOUT.as_secs(), log });
+                return Err(ManagerError::StartTimeout {
+                    name: name.into(),
+                    seconds: START_TIMEOUT.as_secs(),
+                    log,
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -133,9 +167,7 @@ impl Manager {
         Ok(StartReport {
             pid: spawned.pid,
             already_running: false,
-            accelerator: match argv.accel {
-                ResolvedAccel { accel, .. } => format!("{accel:?}").to_lowercase(),
-            },
+            accelerator: argv.accel.accel.as_str().to_string(),
             warnings: argv.accel.warning.into_iter().chain(argv.warnings).collect(),
         })
     }
@@ -148,9 +180,14 @@ impl Manager {
         };
         if let StopMode::Acpi { timeout } = mode {
             let qmp = self.control(name).await?;
-            qmp.execute(qapi_qmp::system_powerdown {}).await.map_err(ManagerError::qmp(name))?;
+            qmp.execute(qapi_qmp::system_powerdown {})
+                .await
+                .map_err(ManagerError::qmp(name))?;
             drop(qmp);
-            self.emit(Event::State { name: name.into(), state: VmState::ShuttingDown });
+            self.emit(Event::State {
+                name: name.into(),
+                state: VmState::ShuttingDown,
+            });
             if process::wait_exit(pid, timeout).await {
                 self.finish_stop(name);
                 return Ok(());
@@ -174,7 +211,10 @@ impl Manager {
 
     fn finish_stop(&self, name: &str) {
         process::cleanup_runtime_dir(&self.runtime(name));
-        self.emit(Event::State { name: name.into(), state: VmState::Stopped });
+        self.emit(Event::State {
+            name: name.into(),
+            state: VmState::Stopped,
+        });
     }
 }
 
@@ -193,13 +233,26 @@ fn preflight(config: &VmConfig, dir: &Path) -> Result<()> {
 fn check_file(what: &'static str, path: &Path, write: bool) -> Result<()> {
     match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ManagerError::MissingFile { what, path: path.to_path_buf() })
+            return Err(ManagerError::MissingFile {
+                what,
+                path: path.to_path_buf(),
+            })
         }
-        Err(e) => return Err(ManagerError::Unreadable { what, path: path.to_path_buf(), reason: e.to_string() }),
+        Err(e) => {
+            return Err(ManagerError::Unreadable {
+                what,
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        }
         Ok(_) => {}
     }
     let open = fs::OpenOptions::new().read(true).write(write).open(path);
-    open.map(drop).map_err(|e| ManagerError::Unreadable { what, path: path.to_path_buf(), reason: e.to_string() })
+    open.map(drop).map_err(|e| ManagerError::Unreadable {
+        what,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Give a UEFI VM its own copy of the firmware variable store on first start.
@@ -211,10 +264,14 @@ fn prepare_uefi_vars(config: &VmConfig, dir: &Path, host: &crate::host::HostCaps
     let ovmf = host.ovmf.as_ref().ok_or_else(|| {
         ManagerError::Unsupported("UEFI firmware (OVMF) is not installed: install the ovmf package".into())
     })?;
-    let template = if config.firmware.secure_boot { &ovmf.secure_vars } else { &ovmf.vars };
+    let template = ovmf.vars_template_for(config.firmware.secure_boot).ok_or_else(|| {
+        ManagerError::Unsupported(
+            "the Secure Boot build of OVMF is not installed: install the ovmf package (or turn Secure Boot off)".into(),
+        )
+    })?;
     fs::copy(template, &vars).map_err(|e| ManagerError::Unreadable {
         what: "UEFI variable template",
-        path: template.clone(),
+        path: template.to_path_buf(),
         reason: e.to_string(),
     })?;
     Ok(())
@@ -223,17 +280,29 @@ fn prepare_uefi_vars(config: &VmConfig, dir: &Path, host: &crate::host::HostCaps
 /// Start swtpm for the VM's TPM; it exits by itself when QEMU disconnects.
 async fn start_swtpm(dir: &Path, rt: &RuntimePaths, host: &crate::host::HostCaps) -> Result<()> {
     let swtpm = host.swtpm.as_ref().ok_or_else(|| {
-        ManagerError::Unsupported("this VM has a TPM but swtpm is not installed: install the swtpm package".into())
+        ManagerError::Unsupported(
+            "this VM has a TPM but swtpm is not installed: install the swtpm package".into(),
+        )
     })?;
     let state = argv::tpm_state_dir(dir);
-    fs::create_dir_all(&state)
-        .map_err(|e| ManagerError::Unreadable { what: "TPM state folder", path: state.clone(), reason: e.to_string() })?;
+    fs::create_dir_all(&state).map_err(|e| ManagerError::Unreadable {
+        what: "TPM state folder",
+        path: state.clone(),
+        reason: e.to_string(),
+    })?;
     let mut ctrl = OsString::from("type=unixio,path=");
     ctrl.push(&rt.tpm);
     let mut tpmstate = OsString::from("dir=");
     tpmstate.push(&state);
-    let args: Vec<OsString> =
-        vec!["socket".into(), "--tpm2".into(), "--tpmstate".into(), tpmstate, "--ctrl".into(), ctrl, "--terminate".into()];
+    let args: Vec<OsString> = vec![
+        "socket".into(),
+        "--tpm2".into(),
+        "--tpmstate".into(),
+        tpmstate,
+        "--ctrl".into(),
+        ctrl,
+        "--terminate".into(),
+    ];
     let log = dir.join("swtpm.log");
     let spawned = process::spawn_detached(swtpm, &args, &log)?;
     let mut child = spawned.child;
@@ -248,7 +317,10 @@ async fn start_swtpm(dir: &Path, rt: &RuntimePaths, host: &crate::host::HostCaps
         }
         if Instant::now() >= deadline {
             process::signal(spawned.pid, libc::SIGKILL);
-            return Err(ManagerError::Unsupported(format!("swtpm did not create {} in time", rt.tpm.display())));
+            return Err(ManagerError::Unsupported(format!(
+                "swtpm did not create {} in time",
+                rt.tpm.display()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -7,6 +7,7 @@
 
 mod clone;
 mod create;
+mod discover;
 mod error;
 mod lifecycle;
 mod snapshot;
@@ -70,9 +71,8 @@ impl VmState {
     pub fn from_qmp_status(status: &str) -> VmState {
         match status {
             "running" => VmState::Running,
-            "paused" | "suspended" | "prelaunch" | "save-vm" | "restore-vm" | "finish-migrate" | "inmigrate" => {
-                VmState::Paused
-            }
+            "paused" | "suspended" | "prelaunch" | "save-vm" | "restore-vm" | "finish-migrate"
+            | "inmigrate" => VmState::Paused,
             "shutdown" => VmState::ShuttingDown,
             _ => VmState::Other,
         }
@@ -117,14 +117,24 @@ struct Inner {
 
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Manager").field("paths", self.inner.store.paths()).finish_non_exhaustive()
+        f.debug_struct("Manager")
+            .field("paths", self.inner.store.paths())
+            .finish_non_exhaustive()
     }
 }
 
 impl Manager {
     pub fn new(store: Store, host: HostCaps) -> Manager {
         let (events, _) = broadcast::channel(256);
-        Manager { inner: Arc::new(Inner { store, host, qemu_img: QemuImg::default(), events, watched: Mutex::default() }) }
+        Manager {
+            inner: Arc::new(Inner {
+                store,
+                host,
+                qemu_img: QemuImg::default(),
+                events,
+                watched: Mutex::default(),
+            }),
+        }
     }
 
     /// Paths and host capabilities from the environment.
@@ -213,7 +223,10 @@ impl Manager {
             return Ok(VmState::Stopped);
         }
         let qmp = self.control(name).await?;
-        let status = qmp.execute(qapi_qmp::query_status {}).await.map_err(ManagerError::qmp(name))?;
+        let status = qmp
+            .execute(qapi_qmp::query_status {})
+            .await
+            .map_err(ManagerError::qmp(name))?;
         Ok(VmState::from_qmp_status(&qmp_enum_name(&status.status)))
     }
 
@@ -239,23 +252,35 @@ impl Manager {
     /// Pause the vCPUs.
     pub async fn pause(&self, name: &str) -> Result<()> {
         let qmp = self.control(name).await?;
-        qmp.execute(qapi_qmp::stop {}).await.map_err(ManagerError::qmp(name))?;
-        self.emit(Event::State { name: name.into(), state: VmState::Paused });
+        qmp.execute(qapi_qmp::stop {})
+            .await
+            .map_err(ManagerError::qmp(name))?;
+        self.emit(Event::State {
+            name: name.into(),
+            state: VmState::Paused,
+        });
         Ok(())
     }
 
     /// Resume the vCPUs.
     pub async fn resume(&self, name: &str) -> Result<()> {
         let qmp = self.control(name).await?;
-        qmp.execute(qapi_qmp::cont {}).await.map_err(ManagerError::qmp(name))?;
-        self.emit(Event::State { name: name.into(), state: VmState::Running });
+        qmp.execute(qapi_qmp::cont {})
+            .await
+            .map_err(ManagerError::qmp(name))?;
+        self.emit(Event::State {
+            name: name.into(),
+            state: VmState::Running,
+        });
         Ok(())
     }
 
     /// Hard reset (like the reset button).
     pub async fn reset(&self, name: &str) -> Result<()> {
         let qmp = self.control(name).await?;
-        qmp.execute(qapi_qmp::system_reset {}).await.map_err(ManagerError::qmp(name))?;
+        qmp.execute(qapi_qmp::system_reset {})
+            .await
+            .map_err(ManagerError::qmp(name))?;
         Ok(())
     }
 

@@ -52,7 +52,9 @@ fn snapshot_nodes(config: &VmConfig) -> Result<Vec<String>> {
         nodes.push(d.id.clone());
     }
     if nodes.is_empty() {
-        return Err(ManagerError::Unsupported("all disks are read-only: snapshots need a writable qcow2 disk".into()));
+        return Err(ManagerError::Unsupported(
+            "all disks are read-only: snapshots need a writable qcow2 disk".into(),
+        ));
     }
     Ok(nodes)
 }
@@ -60,7 +62,11 @@ fn snapshot_nodes(config: &VmConfig) -> Result<Vec<String>> {
 impl Manager {
     fn first_disk(&self, config: &VmConfig) -> Result<PathBuf> {
         let nodes = snapshot_nodes(config)?;
-        let disk = config.disks.iter().find(|d| d.id == nodes[0]).map(|d| resolve(&self.store().dir(&config.name), &d.path));
+        let disk = config
+            .disks
+            .iter()
+            .find(|d| d.id == nodes[0])
+            .map(|d| resolve(&self.store().dir(&config.name), &d.path));
         disk.ok_or_else(|| ManagerError::Unsupported("no snapshot disk".into()))
     }
 
@@ -71,7 +77,12 @@ impl Manager {
         let list = self.qemu_img().snapshot_list(&disk).await?;
         Ok(list
             .into_iter()
-            .map(|s| SnapshotEntry { name: s.name, date: s.date_sec, has_ram: s.has_ram, vm_state_size: s.vm_state_size })
+            .map(|s| SnapshotEntry {
+                name: s.name,
+                date: s.date_sec,
+                has_ram: s.has_ram,
+                vm_state_size: s.vm_state_size,
+            })
             .collect())
     }
 
@@ -82,8 +93,15 @@ impl Manager {
         let devices = snapshot_nodes(&config)?;
         let qmp = self.control(name).await?;
         let job_id = format!("hangar-save-{}", std::process::id());
-        let cmd = qapi_qmp::snapshot_save { devices: devices.clone(), job_id: job_id.clone(), tag: tag.into(), vmstate: devices[0].clone() };
-        qmp.run_job(cmd, &job_id, JOB_TIMEOUT).await.map_err(ManagerError::qmp(name))
+        let cmd = qapi_qmp::snapshot_save {
+            devices: devices.clone(),
+            job_id: job_id.clone(),
+            tag: tag.into(),
+            vmstate: devices[0].clone(),
+        };
+        qmp.run_job(cmd, &job_id, JOB_TIMEOUT)
+            .await
+            .map_err(ManagerError::qmp(name))
     }
 
     /// Go back to a snapshot. A stopped VM is started paused first; the VM runs afterwards.
@@ -92,15 +110,30 @@ impl Manager {
         let config = self.store().load(name)?;
         let devices = snapshot_nodes(&config)?;
         let started_here = if self.pid(name).is_none() {
-            self.start(name, &StartOptions { disposable: false, paused: true }).await?;
+            self.start(
+                name,
+                &StartOptions {
+                    disposable: false,
+                    paused: true,
+                },
+            )
+            .await?;
             true
         } else {
             false
         };
         let qmp = self.control(name).await?;
         let job_id = format!("hangar-load-{}", std::process::id());
-        let cmd = qapi_qmp::snapshot_load { devices: devices.clone(), job_id: job_id.clone(), tag: tag.into(), vmstate: devices[0].clone() };
-        let result = qmp.run_job(cmd, &job_id, JOB_TIMEOUT).await.map_err(ManagerError::qmp(name));
+        let cmd = qapi_qmp::snapshot_load {
+            devices: devices.clone(),
+            job_id: job_id.clone(),
+            tag: tag.into(),
+            vmstate: devices[0].clone(),
+        };
+        let result = qmp
+            .run_job(cmd, &job_id, JOB_TIMEOUT)
+            .await
+            .map_err(ManagerError::qmp(name));
         if let Err(e) = result {
             if started_here {
                 drop(qmp);
@@ -108,8 +141,13 @@ impl Manager {
             }
             return Err(e);
         }
-        qmp.execute(qapi_qmp::cont {}).await.map_err(ManagerError::qmp(name))?;
-        self.emit(Event::State { name: name.into(), state: VmState::Running });
+        qmp.execute(qapi_qmp::cont {})
+            .await
+            .map_err(ManagerError::qmp(name))?;
+        self.emit(Event::State {
+            name: name.into(),
+            state: VmState::Running,
+        });
         Ok(())
     }
 
@@ -121,8 +159,15 @@ impl Manager {
         if self.pid(name).is_some() {
             let qmp = self.control(name).await?;
             let job_id = format!("hangar-delete-{}", std::process::id());
-            let cmd = qapi_qmp::snapshot_delete { devices, job_id: job_id.clone(), tag: tag.into() };
-            return qmp.run_job(cmd, &job_id, JOB_TIMEOUT).await.map_err(ManagerError::qmp(name));
+            let cmd = qapi_qmp::snapshot_delete {
+                devices,
+                job_id: job_id.clone(),
+                tag: tag.into(),
+            };
+            return qmp
+                .run_job(cmd, &job_id, JOB_TIMEOUT)
+                .await
+                .map_err(ManagerError::qmp(name));
         }
         let known = self.snapshot_list(name).await?;
         if !known.iter().any(|s| s.name == tag) {

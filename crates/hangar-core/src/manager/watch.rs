@@ -12,13 +12,17 @@ impl Manager {
     /// Attach a watcher to VM `name` (no-op when this process already watches it). Returns the
     /// VM's state at attach time.
     pub async fn watch(&self, name: &str) -> Result<VmState> {
-        let Some(pid) = self.pid(name) else { return Ok(VmState::Stopped) };
-        {
-            let mut watched = self.inner.watched.lock().unwrap_or_else(|p| p.into_inner());
-            if !watched.insert(name.to_string()) {
-                drop(watched);
-                return self.state(name).await;
-            }
+        let Some(pid) = self.pid(name) else {
+            return Ok(VmState::Stopped);
+        };
+        let newly_watched = self
+            .inner
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
+        if !newly_watched {
+            return self.state(name).await;
         }
         let rt = self.runtime(name);
         let connected = tokio::time::timeout(Duration::from_secs(10), Qmp::connect(&rt.qmp)).await;
@@ -35,24 +39,42 @@ impl Manager {
                 )));
             }
         };
-        let status = qmp.execute(qapi_qmp::query_status {}).await.map_err(ManagerError::qmp(name))?;
+        let status = match qmp.execute(qapi_qmp::query_status {}).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.unwatch(name);
+                return Err(ManagerError::qmp(name)(e));
+            }
+        };
         let state = VmState::from_qmp_status(&super::qmp_enum_name(&status.status));
-        self.emit(Event::State { name: name.into(), state });
+        self.emit(Event::State {
+            name: name.into(),
+            state,
+        });
         let manager = self.clone();
         let name = name.to_string();
         tokio::spawn(async move {
             let _keep = qmp;
             while let Some(event) = events.recv().await {
                 if let Some(state) = state_after(&event) {
-                    manager.emit(Event::State { name: name.clone(), state });
+                    manager.emit(Event::State {
+                        name: name.clone(),
+                        state,
+                    });
                 }
-                manager.emit(Event::Qmp { name: name.clone(), event });
+                manager.emit(Event::Qmp {
+                    name: name.clone(),
+                    event,
+                });
             }
             // The socket closed: QEMU is exiting (or was killed).
             process::wait_exit(pid, Duration::from_secs(10)).await;
             if manager.pid(&name).is_none() {
                 manager.clean_stale(&name);
-                manager.emit(Event::State { name: name.clone(), state: VmState::Stopped });
+                manager.emit(Event::State {
+                    name: name.clone(),
+                    state: VmState::Stopped,
+                });
             }
             manager.unwatch(&name);
         });
@@ -75,7 +97,11 @@ impl Manager {
     }
 
     fn unwatch(&self, name: &str) {
-        self.inner.watched.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.inner
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 }
 
