@@ -12,7 +12,8 @@
 //! ```
 //!
 //! The protocol follows the public `spice/vd_agent.h`. [`testguest::TestGuest`] speaks the
-//! guest side for tests and tools.
+//! guest side for tests and tools; `crates/hangar-test-agent` is a separately written, static,
+//! std-only guest agent binary for end-to-end tests in the tiny test guest.
 
 mod error;
 mod message;
@@ -26,6 +27,10 @@ pub mod testguest;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_qemu;
+#[cfg(test)]
+mod tests_realguest;
+#[cfg(test)]
+mod tests_testagent;
 
 pub use error::AgentError;
 pub use protocol::{Caps, ClipboardType, MonitorConfig, MonitorsConfig, Selection};

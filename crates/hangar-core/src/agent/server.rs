@@ -67,6 +67,9 @@ pub enum AgentEvent {
     Disconnected,
     /// The guest agent announced itself.
     GuestAgentActive { caps: Caps },
+    /// The guest closed its end of the port (reported through
+    /// [`AgentHandle::notify_guest_port`]): the agent is gone until it announces again.
+    GuestAgentGone,
     /// Text the guest copied (LF line ends).
     GuestClipboardText(String),
     /// Something the user should know (e.g. the guest's clipboard is over the limit).
@@ -431,9 +434,13 @@ impl Driver {
             }
             Command::GuestPort { open } => {
                 tracing::debug!("vdagent: guest port {}", if open { "opened" } else { "closed" });
+                let was_active = session.guest_active();
                 session.reset();
                 self.clip.forget_guest(AgentError::NoGuestAgent);
                 self.status.send_modify(|s| s.guest_caps = None);
+                if was_active {
+                    self.emit(AgentEvent::GuestAgentGone);
+                }
             }
             Command::Shutdown => {}
         }

@@ -48,6 +48,18 @@ impl Default for Policy {
     }
 }
 
+impl From<crate::config::ClipboardConfig> for Policy {
+    /// The directions of a VM's `[clipboard]` settings (pass `VmConfig::effective_clipboard()`
+    /// so untrusted VMs share nothing) with the default size limit.
+    fn from(config: crate::config::ClipboardConfig) -> Self {
+        Policy {
+            host_to_guest: config.host_to_guest,
+            guest_to_host: config.guest_to_host,
+            max_bytes: DEFAULT_MAX_CLIPBOARD,
+        }
+    }
+}
+
 /// What the guest did, as allowed by the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -332,6 +344,12 @@ impl VdagentHost {
                     "vdagent: guest announced {:08x?} (request: {request})",
                     caps.words()
                 );
+                // The same caps again without a request only answer an announce of ours (e.g.
+                // one that waited in QEMU's buffer until the guest opened the port): the agent
+                // did not restart, so nothing is reset or reported.
+                if !request && self.guest.as_ref() == Some(&caps) {
+                    return;
+                }
                 self.neg = Negotiated::between(&self.ours, &caps);
                 self.guest = Some(caps.clone());
                 self.host_grabbed = [false; 3];

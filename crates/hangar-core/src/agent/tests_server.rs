@@ -298,6 +298,7 @@ async fn reconnects_when_qemu_restarts() {
     assert!(matches!(g.recv().await, Message::MonitorsConfig(c) if c.monitors[0].width == 1280));
     // The guest port closes (agent stopped): the agent is gone until it announces again.
     handle.notify_guest_port(false).unwrap();
+    event(&mut events, |e| *e == AgentEvent::GuestAgentGone).await;
     let mut status = handle.watch_status();
     tokio::time::timeout(WAIT, status.wait_for(|s| s.guest_caps.is_none()))
         .await

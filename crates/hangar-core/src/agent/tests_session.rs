@@ -61,12 +61,16 @@ fn handshake_answers_the_request_and_sends_the_limit() {
         ]
     );
     assert!(host.guest_active());
-    // An announce without request is not answered.
-    host.feed(&guest.announce(false));
-    assert_eq!(
-        guest.feed(&host.take_output()),
-        [Message::MaxClipboard { max: 32 << 20 }]
-    );
+    // The same announce without request (an answer to ours) changes nothing.
+    host.grab(CB, &[TEXT]).unwrap();
+    host.take_output();
+    assert_eq!(host.feed(&guest.announce(false)), []);
+    assert!(!host.has_output());
+    assert!(host.host_owns(CB));
+    // A restarted agent (request set) is a new agent: the host's grab is gone.
+    assert_eq!(host.feed(&guest.announce(true)).len(), 1);
+    assert!(!host.host_owns(CB));
+    assert_eq!(guest.feed(&host.take_output()).len(), 2);
 }
 
 #[test]
@@ -375,4 +379,20 @@ fn reset_forgets_the_guest() {
     assert!(!host.guest_active());
     assert_eq!(host.grab(CB, &[TEXT]), Err(AgentError::NoGuestAgent));
     assert_eq!(host.feed(&guest.announce(false)).len(), 1);
+}
+
+#[test]
+fn policy_from_vm_settings() {
+    let config = crate::config::ClipboardConfig {
+        host_to_guest: false,
+        guest_to_host: true,
+    };
+    assert_eq!(
+        Policy::from(config),
+        Policy {
+            host_to_guest: false,
+            guest_to_host: true,
+            max_bytes: DEFAULT_MAX_CLIPBOARD
+        }
+    );
 }
