@@ -1,3 +1,3 @@
-fn main() {
-    println!("hangar {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    hangar::run()
 }

@@ -91,6 +91,11 @@ pub enum Command {
     Archive { name: String },
     /// Edit vm.toml in $EDITOR; it is validated before it is saved.
     Edit { name: String },
+    /// Host USB devices: list, pass through to running VMs, automatic rules, udev help.
+    Usb {
+        #[command(subcommand)]
+        action: crate::usb::UsbCmd,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -161,6 +161,7 @@ pub async fn run(cli: Cli) -> CmdResult {
             Ok(())
         }
         Command::Edit { name } => edit(&m, &name),
+        Command::Usb { action } => crate::usb::run(&m, json, action).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod console;
 mod output;
+mod usb;
 
 use std::process::ExitCode;
 

@@ -75,7 +75,7 @@ impl Manager {
             process::cleanup_runtime_dir(&rt);
         }
         drop(lock);
-        let report = result?;
+        let mut report = result?;
         for w in &report.warnings {
             self.emit(Event::Warning {
                 name: name.into(),
@@ -91,6 +91,7 @@ impl Manager {
             name: name.into(),
             state,
         });
+        report.warnings.extend(self.usb_rules_after_start(name).await);
         Ok(report)
     }
 
@@ -179,16 +180,34 @@ impl Manager {
             return Err(ManagerError::NotRunning(name.into()));
         };
         if let StopMode::Acpi { timeout } = mode {
-            let qmp = self.control(name).await?;
-            qmp.execute(qapi_qmp::system_powerdown {})
+            // The guest agent first (when it answers), for half the time; then the ACPI button.
+            let deadline = Instant::now() + timeout;
+            if self
+                .power_off_via_agent(name, pid, Instant::now() + timeout / 2)
                 .await
-                .map_err(ManagerError::qmp(name))?;
-            drop(qmp);
+            {
+                self.finish_stop(name);
+                return Ok(());
+            }
+            let powerdown = async {
+                let qmp = self.control(name).await?;
+                qmp.execute(qapi_qmp::system_powerdown {})
+                    .await
+                    .map_err(ManagerError::qmp(name))
+            };
+            if let Err(e) = powerdown.await {
+                // The guest may have powered off just now.
+                if process::is_alive(pid) {
+                    return Err(e);
+                }
+                self.finish_stop(name);
+                return Ok(());
+            }
             self.emit(Event::State {
                 name: name.into(),
                 state: VmState::ShuttingDown,
             });
-            if process::wait_exit(pid, timeout).await {
+            if process::wait_exit(pid, deadline.saturating_duration_since(Instant::now())).await {
                 self.finish_stop(name);
                 return Ok(());
             }

@@ -9,8 +9,10 @@ mod clone;
 mod create;
 mod discover;
 mod error;
+mod guest;
 mod lifecycle;
 mod snapshot;
+mod usb;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -22,8 +24,12 @@ use tokio::sync::broadcast;
 
 pub use create::{CreateRequest, DiskSource};
 pub use error::{ManagerError, Result};
+pub use guest::{GuestInfo, GUEST_AGENT_PROBE_TIMEOUT, GUEST_AGENT_QUERY_TIMEOUT};
 pub use lifecycle::{StartOptions, StartReport, StopMode};
 pub use snapshot::SnapshotEntry;
+pub use usb::{
+    find_attached, AttachBy, AttachedUsb, PassthroughError, RuleAttempt, UsbWatch, USB_DETACH_TIMEOUT,
+};
 
 use crate::config::{Update, VmConfig};
 use crate::host::HostCaps;
@@ -90,6 +96,14 @@ pub enum Event {
     Warning { name: String, message: String },
     /// VMs were created, renamed or deleted.
     ListChanged,
+    /// A host USB device was attached to a VM (`id` is its QEMU device id, `usb-<port>`).
+    UsbAttached { name: String, id: String },
+    /// A USB device was detached from a VM.
+    UsbDetached { name: String, id: String },
+    /// A host USB device attached to a VM was unplugged from the computer (and removed from the VM).
+    UsbGone { name: String, id: String },
+    /// Host USB devices were plugged in or unplugged: refresh device lists.
+    UsbHostChanged,
 }
 
 /// A VM as listed.
@@ -113,6 +127,8 @@ struct Inner {
     events: broadcast::Sender<Event>,
     /// Names of VMs this process has a watcher on.
     watched: Mutex<std::collections::HashSet<String>>,
+    /// Where host USB devices are read (see [`Manager::with_usb_root`]).
+    usb: Mutex<usb::UsbSetup>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -133,6 +149,7 @@ impl Manager {
                 qemu_img: QemuImg::default(),
                 events,
                 watched: Mutex::default(),
+                usb: Mutex::default(),
             }),
         }
     }
@@ -262,16 +279,18 @@ impl Manager {
         Ok(())
     }
 
-    /// Resume the vCPUs.
+    /// Resume the vCPUs, then (best effort) set the guest's clock through its agent.
     pub async fn resume(&self, name: &str) -> Result<()> {
         let qmp = self.control(name).await?;
         qmp.execute(qapi_qmp::cont {})
             .await
             .map_err(ManagerError::qmp(name))?;
+        drop(qmp);
         self.emit(Event::State {
             name: name.into(),
             state: VmState::Running,
         });
+        self.sync_guest_clock_quietly(name).await;
         Ok(())
     }
 

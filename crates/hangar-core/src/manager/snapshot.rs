@@ -144,10 +144,12 @@ impl Manager {
         qmp.execute(qapi_qmp::cont {})
             .await
             .map_err(ManagerError::qmp(name))?;
+        drop(qmp);
         self.emit(Event::State {
             name: name.into(),
             state: VmState::Running,
         });
+        self.sync_guest_clock_quietly(name).await;
         Ok(())
     }
 
