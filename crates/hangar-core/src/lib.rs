@@ -12,6 +12,7 @@
 //!
 //! The GUI and the CLI only talk to [`manager`]; they never spawn QEMU or speak QMP themselves.
 
+pub mod agent;
 pub mod config;
 pub mod host;
 pub mod manager;
