@@ -3,7 +3,8 @@
 #   make                     release build of hangar and hangarctl, plus translated data files
 #   make install             install under $(DESTDIR)$(PREFIX)   (PREFIX defaults to /usr/local)
 #   make uninstall           remove what install put there
-#   make check-data          validate desktop file, metainfo, GSettings schema and translations
+#   make check-data          validate desktop file, metainfo, GSettings schema, translations, flatpak manifest
+#   make run / make test     the README's two commands (build-aux/dev.sh run|test)
 #
 # Translations: po/update.sh regenerates po/hangar.pot and merges it into po/*.po.
 
@@ -31,7 +32,7 @@ INSTALL ?= install
 INSTALL_DATA := $(INSTALL) -m 0644
 INSTALL_PROGRAM := $(INSTALL) -m 0755
 
-.PHONY: all build data install uninstall check-data clean-data
+.PHONY: all build data install uninstall check-data clean-data run test
 
 all: build data
 
@@ -101,6 +102,14 @@ check-data: $(DESKTOP) $(METAINFO)
 		echo "msgfmt --check $$po"; \
 		msgfmt --check --statistics -o /dev/null $$po || exit 1; \
 	done
+	python3 -m json.tool flatpak/$(APP_ID).json > /dev/null
+	@echo "flatpak/$(APP_ID).json parses"
+
+run:
+	build-aux/dev.sh run
+
+test:
+	build-aux/dev.sh test
 
 clean-data:
 	rm -rf $(BUILD_DIR)
