@@ -7,7 +7,11 @@
 //!                │                     ├─ qemu/argv pure (config, host, paths) -> argv
 //!                │                     ├─ qemu/process  detached spawn, pidfile, lock, reattach
 //!                │                     ├─ qmp/      own transport (events, fds), qapi-qmp types
-//!                │                     └─ storage/  qemu-img, clones, snapshots, archive
+//!                │                     ├─ storage/  qemu-img, clones, snapshots, archive
+//!                │                     ├─ usb/      sysfs devices, access checks, rules, plug monitor
+//!                │                     ├─ agent/    spice-vdagent host side (clipboard over VNC)
+//!                │                     ├─ qga/      qemu-guest-agent client
+//!                │                     └─ osinfo/   OS detection and per-OS defaults
 //! ```
 //!
 //! The GUI and the CLI only talk to [`manager`]; they never spawn QEMU or speak QMP themselves.
