@@ -114,7 +114,7 @@ pub async fn run(cli: Cli) -> CmdResult {
             });
             Ok(())
         }
-        Command::Qmp { name, json: text } => {
+        Command::Qmp { name, command: text } => {
             let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                 format!("the QMP command is not JSON ({e}); example: '{{\"execute\":\"query-status\"}}'")
             })?;
