@@ -179,10 +179,19 @@ impl Manager {
             return Err(ManagerError::NotRunning(name.into()));
         };
         if let StopMode::Acpi { timeout } = mode {
-            let qmp = self.control(name).await?;
+            // A VM whose monitor does not answer cannot be asked; say how to force it off.
+            let or_force = |e: ManagerError| {
+                match e {
+                ManagerError::NotRunning(_) => e,
+                e => ManagerError::Unsupported(format!(
+                    "cannot press the power button of VM {name:?}: {e}\nTo turn it off anyway: hangarctl stop --force {name}"
+                )),
+            }
+            };
+            let qmp = self.control(name).await.map_err(or_force)?;
             qmp.execute(qapi_qmp::system_powerdown {})
                 .await
-                .map_err(ManagerError::qmp(name))?;
+                .map_err(|e| or_force(ManagerError::qmp(name)(e)))?;
             drop(qmp);
             self.emit(Event::State {
                 name: name.into(),
