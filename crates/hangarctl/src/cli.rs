@@ -107,7 +107,7 @@ pub struct CreateArgs {
     /// Use this existing disk image (qcow2, raw, vmdk, …) where it is.
     #[arg(long)]
     pub import: Option<PathBuf>,
-    /// Guest memory, e.g. 2G or 512M.
+    /// Guest memory, e.g. 2G or 512M (a plain number means MiB, as with qemu -m).
     #[arg(long, default_value = "2G")]
     pub memory: String,
     /// Number of vCPUs.
