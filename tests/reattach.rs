@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -52,8 +53,11 @@ fn vm_survives_a_killed_watcher_and_is_found_again() {
     env.create_iso_vm(name);
     let _slot = guest_slot();
     let mark = env.serial_mark(name);
+    // In its own process group, like a shell job: killing the group below is what a closed
+    // terminal or Ctrl-C does to it. QEMU must not be in that group.
     let mut watcher = env
         .command(&["start", name, "--watch"])
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -76,8 +80,14 @@ fn vm_survives_a_killed_watcher_and_is_found_again() {
     let seen = wait_line(&lines, &format!("{name}: event RESUME"), Duration::from_secs(10));
     assert!(seen.contains(&format!("{name}: running")), "{seen:?}");
 
-    // kill -9 the starter: QEMU lives on in its own session.
-    watcher.kill().expect("kill the watcher");
+    // kill -9 the starter's whole process group: QEMU lives on in its own session.
+    let group = watcher.id() as i32;
+    // SAFETY: kill(2) on a process group we created.
+    assert_eq!(
+        unsafe { libc::kill(-group, libc::SIGKILL) },
+        0,
+        "kill the watcher's group"
+    );
     let status = watcher.wait().expect("reap the watcher");
     assert!(!status.success());
     std::thread::sleep(Duration::from_millis(300));
