@@ -80,7 +80,12 @@ pub enum Command {
     /// Print the QEMU command line a start would use.
     Argv { name: String },
     /// Send a raw QMP command, e.g. '{"execute":"query-status"}'.
-    Qmp { name: String, json: String },
+    Qmp {
+        name: String,
+        /// The command as JSON. (Not named `json`: that id belongs to the global --json flag.)
+        #[arg(value_name = "JSON")]
+        command: String,
+    },
     /// Run a human monitor command, e.g. "info block".
     Monitor { name: String, command: String },
     /// Attach to the serial console (Ctrl-] detaches).
@@ -107,7 +112,7 @@ pub struct CreateArgs {
     /// Use this existing disk image (qcow2, raw, vmdk, …) where it is.
     #[arg(long)]
     pub import: Option<PathBuf>,
-    /// Guest memory, e.g. 2G or 512M.
+    /// Guest memory, e.g. 2G or 512M (a plain number means MiB, as with qemu -m).
     #[arg(long, default_value = "2G")]
     pub memory: String,
     /// Number of vCPUs.
@@ -148,4 +153,30 @@ pub enum SnapshotCmd {
     List { name: String },
     /// Delete a snapshot.
     Delete { name: String, tag: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn qmp_takes_its_json_next_to_the_global_json_flag() {
+        for args in [
+            &["hangarctl", "qmp", "vm", "{}"][..],
+            &["hangarctl", "--json", "qmp", "vm", "{}"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(
+                matches!(&cli.command, Command::Qmp { name, command } if name == "vm" && command == "{}"),
+                "{cli:?}"
+            );
+        }
+    }
 }

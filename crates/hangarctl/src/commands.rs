@@ -50,15 +50,16 @@ pub async fn run(cli: Cli) -> CmdResult {
             target,
             linked,
         } => {
-            let quiet = json;
+            let mut shown = false;
             let config = m
                 .clone_vm(&source, &target, linked, |p| {
-                    if !quiet {
+                    if !json {
+                        shown = true;
                         eprint!("\rcloning… {p:5.1}%");
                     }
                 })
                 .await;
-            if !quiet {
+            if shown {
                 eprintln!();
             }
             let config = config?;
@@ -114,7 +115,7 @@ pub async fn run(cli: Cli) -> CmdResult {
             });
             Ok(())
         }
-        Command::Qmp { name, json: text } => {
+        Command::Qmp { name, command: text } => {
             let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                 format!("the QMP command is not JSON ({e}); example: '{{\"execute\":\"query-status\"}}'")
             })?;
@@ -143,15 +144,16 @@ pub async fn run(cli: Cli) -> CmdResult {
             Ok(())
         }
         Command::Archive { name } => {
-            let quiet = json;
+            let mut shown = false;
             let folder = m
                 .archive(&name, |p| {
-                    if !quiet {
+                    if !json {
+                        shown = true;
                         eprint!("\rarchiving… {p:5.1}%");
                     }
                 })
                 .await;
-            if !quiet {
+            if shown {
                 eprintln!();
             }
             let folder = folder?;
@@ -212,8 +214,7 @@ async fn list(m: &Manager, json: bool) -> CmdResult {
 
 async fn create(m: &Manager, json: bool, a: CreateArgs) -> CmdResult {
     let mut config = VmConfig::new(a.name.clone());
-    let memory = parse_size(&a.memory).map_err(|e| format!("--memory: {e}"))?;
-    config.machine.memory_mib = memory / (1024 * 1024);
+    config.machine.memory_mib = parse_memory_mib(&a.memory)?;
     config.machine.cpus = a.cpus;
     config.os = a.os;
     config.firmware.kind = match a.firmware {
@@ -452,6 +453,31 @@ fn ask(prompt: &str) -> bool {
     std::io::stdin().read_line(&mut line).is_ok() && !line.trim().to_lowercase().starts_with('n')
 }
 
+/// `--memory`: a size with a unit (`2G`, `512M`) or, as with QEMU's `-m`, a plain number of MiB.
+/// Out-of-range values are left to the config's validation, which names the allowed range.
+fn parse_memory_mib(text: &str) -> Result<u64, String> {
+    const MIB: u64 = 1024 * 1024;
+    let t = text.trim();
+    let too_large = || {
+        format!(
+            "--memory {t} is too much: Hangar gives a VM at most {} MiB (4 TiB); try e.g. 4G",
+            hangar_core::config::MAX_MEMORY_MIB
+        )
+    };
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        return t.parse::<u64>().map_err(|_| too_large());
+    }
+    match parse_size(t) {
+        Ok(bytes) => Ok(bytes / MIB),
+        // 0: validation reports the memory range (parse_size's message is about disks).
+        Err(hangar_core::storage::SizeError::Zero) => Ok(0),
+        Err(hangar_core::storage::SizeError::TooLarge { .. }) => Err(too_large()),
+        Err(_) => Err(format!(
+            "--memory {t:?} is not a memory size: write a number with a unit, e.g. 2G or 512M (a plain number means MiB)"
+        )),
+    }
+}
+
 /// Quote an argument for copy-pasting into a POSIX shell (display only; nothing runs it).
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -489,6 +515,29 @@ mod tests {
         assert_eq!(shell_quote("-m"), "-m");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_mib("2G"), Ok(2048));
+        assert_eq!(parse_memory_mib("512M"), Ok(512));
+        assert_eq!(
+            parse_memory_mib("512"),
+            Ok(512),
+            "plain numbers are MiB, like qemu -m"
+        );
+        assert_eq!(parse_memory_mib("0"), Ok(0));
+        for huge in ["100T", "99999999999999999999999"] {
+            let e = parse_memory_mib(huge).unwrap_err();
+            assert!(e.contains("at most 4194304 MiB") && !e.contains("disk"), "{e}");
+        }
+        let e = parse_memory_mib("lots").unwrap_err();
+        assert!(e.contains("not a memory size") && !e.contains("disk"), "{e}");
+        // Other out-of-range values are refused by validation, which names the memory range.
+        let mut c = VmConfig::new("m");
+        c.machine.memory_mib = parse_memory_mib("5T").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("machine.memory_mib = 5242880 is out of range"), "{e}");
     }
 
     #[test]

@@ -189,6 +189,15 @@ impl Manager {
                 self.finish_stop(name);
                 return Ok(());
             }
+            // A VM whose monitor does not answer cannot be asked; say how to force it off.
+            let or_force = |e: ManagerError| {
+                match e {
+                ManagerError::NotRunning(_) => e,
+                e => ManagerError::Unsupported(format!(
+                    "cannot press the power button of VM {name:?}: {e}\nTo turn it off anyway: hangarctl stop --force {name}"
+                )),
+            }
+            };
             let powerdown = async {
                 let qmp = self.control(name).await?;
                 qmp.execute(qapi_qmp::system_powerdown {})
@@ -198,7 +207,7 @@ impl Manager {
             if let Err(e) = powerdown.await {
                 // The guest may have powered off just now.
                 if process::is_alive(pid) {
-                    return Err(e);
+                    return Err(or_force(e));
                 }
                 self.finish_stop(name);
                 return Ok(());

@@ -341,6 +341,10 @@ impl Manager {
 
     /// Delete a stopped VM (its folder; disks kept on request).
     pub fn delete(&self, name: &str, keep_disks: bool) -> Result<crate::store::DeletePlan> {
+        crate::config::validate_name(name)?;
+        if !self.inner.store.dir(name).is_dir() {
+            return Err(crate::store::StoreError::NotFound(name.into()).into());
+        }
         let _lock = VmLock::acquire(&self.inner.store.dir(name), Duration::from_secs(10))?;
         if self.pid(name).is_some() {
             return Err(ManagerError::Running(name.into()));
@@ -372,5 +376,17 @@ mod tests {
         assert_eq!(VmState::from_qmp_status("shutdown"), VmState::ShuttingDown);
         assert_eq!(VmState::from_qmp_status("internal-error"), VmState::Other);
         assert_eq!(qmp_enum_name(&qapi_qmp::RunState::running), "running");
+    }
+
+    #[test]
+    fn deleting_a_missing_vm_says_so_and_creates_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::new(Paths::new(t.path().join("vms"), t.path().join("run")));
+        let m = Manager::new(store, HostCaps::probe_with(t.path(), |_| None));
+        let e = m.delete("nosuch", false).unwrap_err();
+        assert!(e.to_string().contains("no VM named \"nosuch\""), "{e}");
+        assert!(!t.path().join("vms/nosuch").exists());
+        let e = m.delete("../x", false).unwrap_err();
+        assert!(e.to_string().contains("invalid VM name"), "{e}");
     }
 }
