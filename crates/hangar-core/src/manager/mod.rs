@@ -11,6 +11,7 @@ mod discover;
 mod error;
 mod guest;
 mod lifecycle;
+mod media;
 mod snapshot;
 mod usb;
 mod watch;
