@@ -28,7 +28,7 @@ fn text_of(view: &gtk::TextView) -> String {
         .to_string()
 }
 
-fn code_view(editable: bool, label: &str) -> (gtk::TextView, gtk::ScrolledWindow) {
+fn code_view(editable: bool, label: &str) -> (gtk::TextView, gtk::Widget) {
     let view = gtk::TextView::builder()
         .monospace(true)
         .editable(editable)
@@ -40,13 +40,22 @@ fn code_view(editable: bool, label: &str) -> (gtk::TextView, gtk::ScrolledWindow
         .right_margin(10)
         .build();
     view.set_accessible_label(label);
-    let scrolled = gtk::ScrolledWindow::builder()
-        .child(&view)
-        .hscrollbar_policy(gtk::PolicyType::Never)
-        .min_content_height(if editable { 120 } else { 220 })
-        .css_classes(["card"])
-        .build();
-    (view, scrolled)
+    // The editor scrolls on its own; the preview grows with its text and the page scrolls.
+    let frame: gtk::Widget = if editable {
+        gtk::ScrolledWindow::builder()
+            .child(&view)
+            .hscrollbar_policy(gtk::PolicyType::Never)
+            .min_content_height(120)
+            .css_classes(["card"])
+            .build()
+            .upcast()
+    } else {
+        let card = gtk::Box::builder().css_classes(["card"]).build();
+        view.set_hexpand(true);
+        card.append(&view);
+        card.upcast()
+    };
+    (view, frame)
 }
 
 pub(super) fn page(ctx: &Ctx) -> Page {

@@ -79,9 +79,7 @@ pub(super) fn page(ctx: &Ctx) -> Page {
     disc_group.add_header_suffix(&spinner);
     let disc = action_row(&gettext("Disc Image"), "");
     let choose = text_button(&gettext("_Choose ISO…"));
-    choose.set_accessible_label(&gettext("Choose ISO"));
     let eject = text_button(&gettext("_Eject"));
-    eject.set_accessible_label(&gettext("Eject"));
     disc.add_suffix(&choose);
     disc.add_suffix(&eject);
     disc_group.add(&disc);

@@ -48,7 +48,7 @@ fn replace(ctx: &Ctx, id: &str, change: impl FnOnce(&mut DiskConfig)) {
 
 pub(super) fn page(ctx: &Ctx) -> Page {
     let (widget, body) = page_body();
-    let group = Group::new(&gettext("Disks"), "");
+    let group = Group::new(&gettext("Attached Disks"), "");
     let spinner = gtk::Spinner::builder()
         .valign(gtk::Align::Center)
         .visible(false)
@@ -56,7 +56,6 @@ pub(super) fn page(ctx: &Ctx) -> Page {
     spinner.set_accessible_label(&gettext("Working on the disks"));
     group.add_header_suffix(&spinner);
     let add = text_button(&gettext("_Add Disk…"));
-    add.set_accessible_label(&gettext("Add Disk"));
     group.add_header_suffix(&add);
     {
         let ctx = ctx.clone();

@@ -37,7 +37,7 @@ struct Display {
 
 pub(super) fn display_page(ctx: &Ctx) -> Page {
     let (widget, body) = page_body();
-    let group = Group::new(&gettext("Display"), "");
+    let group = Group::new(&gettext("Remote Display"), "");
     let kind = choice_row(
         ctx,
         &gettext("Protocol"),
@@ -102,7 +102,7 @@ struct Sound {
 
 pub(super) fn sound_page(ctx: &Ctx) -> Page {
     let (widget, body) = page_body();
-    let group = Group::new(&gettext("Sound"), "");
+    let group = Group::new(&gettext("Audio"), "");
     let model = choice_row(
         ctx,
         &gettext("Sound Card"),

@@ -366,6 +366,7 @@ pub(super) fn text_button(label: &str) -> gtk::Button {
         .use_underline(true)
         .valign(gtk::Align::Center)
         .build();
+    // Without it GTK 4.8 names the button after its raw label, underscore included.
     button.set_accessible_label(&label.replace('_', ""));
     button
 }

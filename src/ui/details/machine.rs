@@ -91,7 +91,7 @@ struct Memory {
 
 pub(super) fn memory_page(ctx: &Ctx) -> Page {
     let (widget, body) = page_body();
-    let group = Group::new(&gettext("Memory"), "");
+    let group = Group::new(&gettext("Guest Memory"), "");
     let (row, spin) = spin_row(
         ctx,
         &gettext("Memory (MiB)"),

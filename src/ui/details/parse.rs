@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use hangar_core::config::{BootDevice, ConfigError, DiskConfig, PortForward, Protocol};
 use hangar_core::manager::ManagerError;
+use hangar_core::store::StoreError;
 
 use crate::i18n::{gettext, i18n_f};
 
@@ -235,8 +236,12 @@ pub fn parse_meminfo(text: &str) -> Option<u64> {
 /// The message shown beside a field whose edit was refused: out-of-range numbers in the user's
 /// language, everything else as the core says it (it names the field and what to do).
 pub fn field_message(err: &ManagerError) -> String {
-    match err {
-        ManagerError::Config(ConfigError::OutOfRange {
+    let config = match err {
+        ManagerError::Config(c) | ManagerError::Store(StoreError::Config(c)) => Some(c),
+        _ => None,
+    };
+    match config {
+        Some(ConfigError::OutOfRange {
             value,
             min,
             max,
@@ -246,7 +251,7 @@ pub fn field_message(err: &ManagerError) -> String {
             "{} is out of range. Use a value from {} to {}{}.",
             &[&value.to_string(), &min.to_string(), &max.to_string(), unit],
         ),
-        other => other.to_string(),
+        _ => err.to_string(),
     }
 }
 
@@ -408,8 +413,10 @@ mod tests {
         let err = vm
             .update(&hangar_core::config::Update::SetMemoryMib(0))
             .unwrap_err();
-        let msg = field_message(&ManagerError::Config(err));
+        let msg = field_message(&ManagerError::Config(err.clone()));
         assert_eq!(msg, "0 is out of range. Use a value from 16 to 4194304 MiB.");
+        let stored = ManagerError::Store(StoreError::Config(err));
+        assert_eq!(field_message(&stored), msg, "as manager.update reports it");
         let err = vm
             .update(&hangar_core::config::Update::Rename("a/b".into()))
             .unwrap_err();

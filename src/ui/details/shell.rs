@@ -106,6 +106,7 @@ impl Shell {
             .visible(false)
             .build();
         let titles = gtk::Box::new(gtk::Orientation::Vertical, 2);
+        titles.set_hexpand(true);
         titles.append(&title);
         titles.append(&note);
         let header = gtk::Box::builder()
