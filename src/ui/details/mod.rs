@@ -91,12 +91,12 @@ pub enum DetailsCmd {
         info: Option<GuestInfo>,
     },
     Disks(HashMap<String, Result<ImageInfo, String>>),
-    Usb(UsbFacts),
+    Usb(Box<UsbFacts>),
     JobDone {
         slot: String,
         page: String,
         effect: Effect,
-        result: Result<JobOk, String>,
+        result: Result<Box<JobOk>, String>,
     },
 }
 
@@ -236,7 +236,9 @@ impl Details {
 
     fn load_usb(&self, sender: &ComponentSender<Self>) {
         let (manager, name, running) = (self.manager.clone(), self.name.clone(), self.facts.running());
-        sender.oneshot_command(async move { DetailsCmd::Usb(jobs::usb_facts(manager, name, running).await) });
+        sender.oneshot_command(async move {
+            DetailsCmd::Usb(Box::new(jobs::usb_facts(manager, name, running).await))
+        });
     }
 
     /// Asks the guest agent (a few times while the guest boots) until it answers.
@@ -406,7 +408,7 @@ impl Component for Details {
                 let page = slot.clone();
                 let (manager, name) = (self.manager.clone(), self.name.clone());
                 sender.oneshot_command(async move {
-                    let result = jobs::run(manager, name, job).await;
+                    let result = jobs::run(manager, name, job).await.map(Box::new);
                     DetailsCmd::JobDone {
                         slot,
                         page,
@@ -448,7 +450,7 @@ impl Component for Details {
                 self.refresh();
             }
             DetailsCmd::Usb(usb) => {
-                self.facts.usb = usb;
+                self.facts.usb = *usb;
                 self.refresh();
             }
             DetailsCmd::JobDone {
@@ -460,6 +462,7 @@ impl Component for Details {
                 self.facts.busy.remove(&slot);
                 match result {
                     Ok(done) => {
+                        let done = *done;
                         if let Some(config) = done.config {
                             self.facts.config = config;
                             self.note_pending(&page, effect);

@@ -55,7 +55,7 @@ pub fn parse_forward(input: &str) -> Result<PortForward, ForwardError> {
         _ => (Protocol::Tcp, lower.as_str()),
     };
     let rest = rest.trim_start_matches([' ', ':', '/']).trim();
-    let normalised = rest.replace("->", " ").replace('→', " ").replace(':', " ");
+    let normalised = rest.replace("->", " ").replace(['→', ':'], " ");
     let parts: Vec<&str> = normalised.split_whitespace().collect();
     match parts.as_slice() {
         [host, guest] => Ok(PortForward {
