@@ -277,8 +277,7 @@ pub(super) fn remove(parent: &gtk::Window, ctx: &Ctx, id: &str, image: &Path, ow
     dialog.add_response("remove", &gettext("_Remove"));
     dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
     let image_text = image.display().to_string();
-    let delete = gtk::CheckButton::with_label(&i18n_f("Also delete the image {}", &[&image_text]));
-    delete.set_accessible_label(&gettext("Also delete the image"));
+    let delete = gtk::CheckButton::with_label(&gettext("Also delete the image"));
     let note = gtk::Label::builder()
         .xalign(0.0)
         .wrap(true)
@@ -287,7 +286,10 @@ pub(super) fn remove(parent: &gtk::Window, ctx: &Ctx, id: &str, image: &Path, ow
     let content = gtk::Box::new(gtk::Orientation::Vertical, 6);
     if own && !running {
         content.append(&delete);
-        note.set_label(&gettext("Deleted images cannot be recovered."));
+        note.set_label(&i18n_f(
+            "The image is {}. Deleted images cannot be recovered.",
+            &[&image_text],
+        ));
     } else if own {
         note.set_label(&gettext(
             "The image is kept: it can be deleted only while the virtual machine is shut down.",

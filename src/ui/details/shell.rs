@@ -124,6 +124,8 @@ impl Shell {
             .child(&header)
             .build();
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        // Below sidebar + this width the leaflet folds into one column with a back button.
+        content.set_width_request(360);
         content.append(&header_clamp);
         content.append(&stack);
 

@@ -149,13 +149,17 @@ impl Usb {
         let ctx = &self.ctx;
         let dev = &host.device;
         let attached = facts.usb.attached.iter().find(|a| a.is_device(dev));
+        let mut subtitle = format!("{} · {}", dev.location(), dev.id());
+        if host.denied.is_some() {
+            subtitle = i18n_f("{} · no permission (expand for the fix)", &[&subtitle]);
+        }
         let row = adw::ExpanderRow::builder()
             .title(dev.name())
-            .subtitle(format!("{} · {}", dev.location(), dev.id()))
+            .subtitle(subtitle)
             .build();
         row.set_accessible_label(&dev.name());
         let key = dev.sysname.clone();
-        row.set_expanded(self.expanded.borrow().contains(&key) || host.denied.is_some());
+        row.set_expanded(self.expanded.borrow().contains(&key));
         {
             let expanded = self.expanded.clone();
             row.connect_expanded_notify(move |r| {
@@ -219,7 +223,9 @@ impl Usb {
                     ],
                 ),
             );
-            explain.add_css_class("warning");
+            let icon = gtk::Image::from_icon_name("dialog-warning-symbolic");
+            icon.add_css_class("warning");
+            explain.add_prefix(&icon);
             row.add_row(&explain);
             let rule_label = gtk::Label::builder()
                 .label(&problem.fix.udev_rule)
