@@ -1,8 +1,10 @@
 //! Widgets of the main window and its dialogs.
 
 pub mod about;
+pub mod details;
 pub mod dialogs;
 pub mod library;
 pub mod new_vm;
 pub mod preferences;
+pub mod snapshots;
 pub mod vm_row;

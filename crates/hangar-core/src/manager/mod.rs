@@ -11,6 +11,7 @@ mod discover;
 mod error;
 mod guest;
 mod lifecycle;
+mod media;
 mod snapshot;
 mod usb;
 mod watch;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-pub use create::{CreateRequest, DiskSource};
+pub use create::{random_mac, CreateRequest, DiskSource};
 pub use error::{ManagerError, Result};
 pub use guest::{GuestInfo, GUEST_AGENT_PROBE_TIMEOUT, GUEST_AGENT_QUERY_TIMEOUT};
 pub use lifecycle::{StartOptions, StartReport, StopMode};
