@@ -251,7 +251,7 @@ fn click_to_grab(ctx: &Ctx) -> TestResult {
         "xdotool",
         &["mousemove", "--window", &win, "300", "200", "click", "1"],
     )?;
-    if !pump_until(Duration::from_secs(5), || ctx.view.grabbed()) {
+    if !pump_until(Duration::from_secs(30), || ctx.view.grabbed()) {
         return Err("a click did not grab the console".into());
     }
     Ok(())
@@ -262,7 +262,7 @@ fn type_line(ctx: &Ctx, text: &str, expect: &str) -> TestResult {
     run_pumping("xdotool", &["type", "--delay", "60", text])?;
     run_pumping("xdotool", &["key", "Return"])?;
     let want = format!("KEYLINE:{expect}");
-    let ok = pump_until(Duration::from_secs(10), || {
+    let ok = pump_until(Duration::from_secs(30), || {
         ctx.qemu
             .serial_lines("KEYLINE:")
             .iter()
@@ -290,7 +290,7 @@ fn grab_and_chord(ctx: &Ctx) -> TestResult {
     }
     let hex_before = ctx.qemu.serial_lines("KEYHEX:").len();
     run_pumping("xdotool", &["key", "ctrl+h"])?;
-    let got_bs = pump_until(Duration::from_secs(5), || {
+    let got_bs = pump_until(Duration::from_secs(30), || {
         ctx.qemu
             .serial_lines("KEYHEX:")
             .iter()
@@ -325,7 +325,7 @@ fn grab_and_chord(ctx: &Ctx) -> TestResult {
             "Control_L",
         ],
     )?;
-    if !pump_until(Duration::from_secs(5), || !ctx.view.grabbed()) {
+    if !pump_until(Duration::from_secs(30), || !ctx.view.grabbed()) {
         return Err("the release chord did not ungrab".into());
     }
     if *ctx.grab_log.borrow() != [false] {
@@ -335,7 +335,7 @@ fn grab_and_chord(ctx: &Ctx) -> TestResult {
         ));
     }
     run_pumping("xdotool", &["key", "ctrl+h"])?;
-    if !pump_until(Duration::from_secs(5), || ctx.probe_hits.get() == 1) {
+    if !pump_until(Duration::from_secs(30), || ctx.probe_hits.get() == 1) {
         return Err("the application accelerator did not fire after the ungrab".into());
     }
     Ok(())
@@ -361,7 +361,7 @@ fn send_keys(ctx: &Ctx) -> TestResult {
     ctx.view
         .send_keys(&[gdk::Key::h, gdk::Key::i, gdk::Key::Return])
         .map_err(|e| e.to_string())?;
-    let ok = pump_until(Duration::from_secs(10), || {
+    let ok = pump_until(Duration::from_secs(30), || {
         ctx.qemu
             .serial_lines("KEYLINE:")
             .iter()
@@ -411,7 +411,7 @@ fn qemu_exit(ctx: &Ctx) -> TestResult {
     wait_connected(&ctx.view)?;
     // The reply may be lost when QEMU exits at once.
     let _ = ctx.qemu.qmp(r#"{"execute":"quit"}"#);
-    if !pump_until(Duration::from_secs(10), || {
+    if !pump_until(Duration::from_secs(30), || {
         ctx.view.state() == ConnectionState::Disconnected
     }) {
         return Err(format!("state after QEMU quit: {:?}", ctx.view.state()));
@@ -431,12 +431,12 @@ fn relative_mode(ctx: &Ctx) -> TestResult {
         .connect_vnc_unix(ctx.qemu.path("vnc.sock"))
         .map_err(|e| e.to_string())?;
     wait_connected(&ctx.view)?;
-    if !pump_until(Duration::from_secs(5), || ctx.view.pointer_absolute()) {
+    if !pump_until(Duration::from_secs(30), || ctx.view.pointer_absolute()) {
         return Err("pointer not absolute with a usb-tablet".into());
     }
     ctx.qemu
         .qmp(r#"{"execute":"device_del","arguments":{"id":"tablet"}}"#)?;
-    if !pump_until(Duration::from_secs(10), || !ctx.view.pointer_absolute()) {
+    if !pump_until(Duration::from_secs(30), || !ctx.view.pointer_absolute()) {
         return Err("pointer still absolute after unplugging the tablet".into());
     }
     click_to_grab(ctx)?;
@@ -459,7 +459,7 @@ fn relative_mode(ctx: &Ctx) -> TestResult {
             "Control_L",
         ],
     )?;
-    if !pump_until(Duration::from_secs(5), || !ctx.view.grabbed()) {
+    if !pump_until(Duration::from_secs(30), || !ctx.view.grabbed()) {
         return Err("the release chord did not ungrab in relative mode".into());
     }
     if ctx.view.cursor().and_then(|c| c.name()).as_deref() == Some("none") {
@@ -467,7 +467,7 @@ fn relative_mode(ctx: &Ctx) -> TestResult {
     }
     ctx.qemu
         .qmp(r#"{"execute":"device_add","arguments":{"driver":"usb-tablet","id":"tablet"}}"#)?;
-    if !pump_until(Duration::from_secs(10), || ctx.view.pointer_absolute()) {
+    if !pump_until(Duration::from_secs(30), || ctx.view.pointer_absolute()) {
         return Err("pointer not absolute again after plugging the tablet back".into());
     }
     Ok(())
