@@ -6,3 +6,4 @@ pub mod library;
 pub mod new_vm;
 pub mod preferences;
 pub mod vm_row;
+pub mod wizard;
