@@ -119,17 +119,22 @@ impl OsPage {
     pub fn refresh(&self, wizard: &Wizard) {
         let state = &wizard.state;
         let chosen_name = state.os.as_ref().map_or_else(generic_name, |o| o.name.clone());
-        if self.chosen_row.title() != chosen_name {
-            self.chosen_row.set_title(&chosen_name);
-        }
         let detected = match (&state.iso, state.source) {
             (Check::Ready(found), SourceKind::Iso) => Some(found),
             _ => None,
         };
+        let confirmed =
+            matches!(detected, Some(Some(found)) if state.os.as_ref().map(|o| &o.id) == Some(&found.os.id));
+        let title = if confirmed {
+            i18n_f("Detected: {}", &[&chosen_name])
+        } else {
+            chosen_name
+        };
+        if self.chosen_row.title() != title {
+            self.chosen_row.set_title(&title);
+        }
         let (subtitle, icon) = match detected {
-            Some(Some(found)) if state.os.as_ref().map(|o| &o.id) == Some(&found.os.id) => {
-                (confidence_text(found.confidence), "emblem-ok-symbolic")
-            }
+            Some(Some(found)) if confirmed => (confidence_text(found.confidence), "emblem-ok-symbolic"),
             Some(Some(found)) => (
                 i18n_f("Chosen by you (the image looks like {})", &[&found.os.name]),
                 "document-edit-symbolic",
@@ -204,9 +209,16 @@ impl OsPage {
             ));
             ids.push(None);
         }
-        let entries = db
+        let mut entries = db
             .map(|db| visible_entries(db, &wizard.query))
             .unwrap_or_default();
+        // Unfiltered, the chosen system comes first, wherever its date puts it.
+        if query.is_empty() {
+            if let Some(at) = entries.iter().position(|e| Some(&e.id) == chosen.as_ref()) {
+                let entry = entries.remove(at);
+                entries.insert(0, entry);
+            }
+        }
         let today = today();
         for entry in entries.iter().take(MAX_ROWS) {
             self.list.append(&os_row(
@@ -241,9 +253,9 @@ fn generic_name() -> String {
 
 fn confidence_text(confidence: Confidence) -> String {
     match confidence {
-        Confidence::High => gettext("Detected from the image (high confidence)"),
-        Confidence::Medium => gettext("Detected from the image (medium confidence: other systems match too)"),
-        Confidence::Low => gettext("Detected from the image (low confidence: a prerelease or unusual image)"),
+        Confidence::High => gettext("High confidence"),
+        Confidence::Medium => gettext("Medium confidence"),
+        Confidence::Low => gettext("Low confidence: a prerelease, or an image for another computer"),
     }
 }
 

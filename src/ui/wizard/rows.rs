@@ -100,6 +100,11 @@ pub fn spin_row(title: &str, unit: &str, step: f64, page: f64) -> (adw::ActionRo
         .valign(gtk::Align::Center)
         .width_chars(7)
         .build();
+    // GTK 4.8 has no `activates-default` on spin buttons; their text field has it, so Enter
+    // commits the number and then presses Next.
+    if let Some(text) = spin.delegate().and_downcast::<gtk::Text>() {
+        text.set_activates_default(true);
+    }
     let row = adw::ActionRow::builder()
         .title(title)
         .activatable_widget(&spin)

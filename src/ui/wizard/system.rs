@@ -129,17 +129,16 @@ impl SystemPage {
         }
         let effective = state.effective_firmware();
         let automatic = state.firmware == FirmwareChoice::Automatic;
-        self.firmware.set_subtitle(&if automatic {
-            automatic_reason(state)
-        } else {
-            String::new()
-        });
         if self.tpm.is_active() != effective.tpm {
             self.tpm.set_active(effective.tpm);
         }
         self.tpm_row.set_sensitive(!automatic);
-        self.firmware_notes
-            .set(firmware_warnings(effective, host, state.memory_mib));
+        let mut notes = vec![];
+        if automatic {
+            notes.push(Note::info(automatic_reason(state)));
+        }
+        notes.extend(firmware_warnings(effective, host, state.memory_mib));
+        self.firmware_notes.set(notes);
 
         let bridged = state.network == NetMode::Bridge;
         let index = u32::from(bridged);
@@ -171,17 +170,18 @@ impl SystemPage {
 fn automatic_reason(state: &WizardState) -> String {
     let fw = state.recommendation.firmware;
     let Some(os) = &state.os else {
-        return gettext("BIOS: suits most systems and installers");
+        return gettext("Automatic chose BIOS, which suits most systems and installers.");
     };
     match (fw.kind, fw.secure_boot, fw.tpm) {
         (FirmwareKind::Uefi, true, true) => i18n_f(
-            "UEFI with Secure Boot and a TPM 2.0: {} requires them",
+            "Automatic chose UEFI with Secure Boot and a TPM 2.0: {} requires them.",
             &[&os.name],
         ),
-        (FirmwareKind::Uefi, _, _) => i18n_f("UEFI: {} only starts with UEFI", &[&os.name]),
-        (FirmwareKind::Bios, _, _) => {
-            i18n_f("BIOS: {} starts with it, and so do most installers", &[&os.name])
-        }
+        (FirmwareKind::Uefi, _, _) => i18n_f("Automatic chose UEFI: {} only starts with UEFI.", &[&os.name]),
+        (FirmwareKind::Bios, _, _) => i18n_f(
+            "Automatic chose BIOS: {} starts with it, and so do most installers.",
+            &[&os.name],
+        ),
     }
 }
 
