@@ -317,8 +317,7 @@ async fn create_vm(
         if let Err(err) = manager.update(&config.name, &Update::ReplaceDisk(disk)) {
             warning = Some(UserError::from_error(
                 i18n_f(
-                    "“{}” was created, but its disk could not be moved to the SATA bus; change it in the \
-                     details before installing",
+                    "“{}” was created, but its disk could not be moved to the SATA bus; change it in the details before installing",
                     &[&config.name],
                 ),
                 &err,

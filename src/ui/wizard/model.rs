@@ -187,8 +187,7 @@ impl PageProblem {
             PageProblem::Cpus => gettext("Give the virtual machine at least one processor."),
             PageProblem::Disk => gettext("Make the disk at least 1 GiB."),
             PageProblem::Bridge => gettext(
-                "Type the name of a bridge on this computer, such as br0 (letters, digits, “-”, “_” \
-                 and “.”, at most 15 characters).",
+                "Type the name of a bridge on this computer, such as br0 (letters, digits, “-”, “_” and “.”, at most 15 characters).",
             ),
             PageProblem::Name { reason, .. } => translated_name_reason(reason),
             PageProblem::NameTaken(name) => i18n_f(

@@ -180,16 +180,14 @@ impl ResourcesPage {
         if let Some(free) = limits.free_disk_bytes {
             if new_disk && state.disk_gib.saturating_mul(GIB) > free {
                 notes.push(Note::warning(i18n_f(
-                    "The disk may grow larger than the {} free: the system inside will fail to write \
-                     once the space runs out.",
+                    "The disk may grow larger than the {} free: the system inside will fail to write once the space runs out.",
                     &[&bytes_text(free)],
                 )));
             }
         }
         if limits.memory_mib > 0 && state.memory_mib > limits.memory_mib.saturating_sub(1024) {
             notes.push(Note::warning(gettext(
-                "This leaves less than 1 GiB of memory for the computer itself; it may become slow or \
-                 stop programs.",
+                "This leaves less than 1 GiB of memory for the computer itself; it may become slow or stop programs.",
             )));
         }
         self.notes.set(notes);

@@ -111,8 +111,7 @@ impl SourcePage {
 
         let empty_group = adw::PreferencesGroup::builder()
             .description(gettext(
-                "The virtual machine gets a new empty disk. Insert an ISO image or boot from the network \
-                 later, from its details.",
+                "The virtual machine gets a new empty disk. Insert an ISO image or boot from the network later, from its details.",
             ))
             .build();
         root.add(&empty_group);

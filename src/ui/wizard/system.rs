@@ -191,32 +191,28 @@ fn firmware_warnings(fw: FirmwareConfig, host: &HostCaps, memory_mib: u64) -> Ve
     if fw.kind == FirmwareKind::Uefi {
         match &host.ovmf {
             None => notes.push(Note::warning(gettext(
-                "UEFI firmware (OVMF) is not installed, so this virtual machine will not start. Install \
-                 the ovmf package (sudo apt install ovmf) or choose BIOS.",
+                "UEFI firmware (OVMF) is not installed, so this virtual machine will not start. Install the ovmf package (sudo apt install ovmf) or choose BIOS.",
             ))),
             Some(ovmf)
                 if fw.secure_boot
                     && (ovmf.code_for(true).is_none() || ovmf.vars_template_for(true).is_none()) =>
             {
                 notes.push(Note::warning(gettext(
-                    "The Secure Boot build of OVMF is not installed. Install the ovmf package from your \
-                     distribution, or choose UEFI without Secure Boot.",
+                    "The Secure Boot build of OVMF is not installed. Install the ovmf package from your distribution, or choose UEFI without Secure Boot.",
                 )))
             }
             Some(_) => {}
         }
         if memory_mib < UEFI_MIN_MEMORY_MIB {
             notes.push(Note::warning(i18n_f(
-                "UEFI needs at least {} MiB of memory to start a boot loader; give the virtual machine \
-                 more on the previous page.",
+                "UEFI needs at least {} MiB of memory to start a boot loader; give the virtual machine more on the previous page.",
                 &[&UEFI_MIN_MEMORY_MIB.to_string()],
             )));
         }
     }
     if fw.tpm && host.swtpm.is_none() {
         notes.push(Note::warning(gettext(
-            "swtpm is not installed, so the TPM cannot be emulated and the virtual machine will not \
-             start. Install swtpm (sudo apt install swtpm swtpm-tools) or turn the TPM off.",
+            "swtpm is not installed, so the TPM cannot be emulated and the virtual machine will not start. Install swtpm (sudo apt install swtpm swtpm-tools) or turn the TPM off.",
         )));
     }
     notes
@@ -225,8 +221,7 @@ fn firmware_warnings(fw: FirmwareConfig, host: &HostCaps, memory_mib: u64) -> Ve
 fn network_notes(state: &WizardState, host: &HostCaps) -> Vec<Note> {
     if state.network != NetMode::Bridge {
         return vec![Note::info(gettext(
-            "The virtual machine reaches the network through this computer; other computers cannot \
-             reach it.",
+            "The virtual machine reaches the network through this computer; other computers cannot reach it.",
         ))];
     }
     let bridge = if valid_bridge(&state.bridge) {
@@ -235,8 +230,7 @@ fn network_notes(state: &WizardState, host: &HostCaps) -> Vec<Note> {
         "br0".to_owned()
     };
     let mut notes = vec![Note::info(i18n_f(
-        "The virtual machine joins the network of the host bridge. qemu-bridge-helper must allow it: \
-         add the line “allow {}” to /etc/qemu/bridge.conf.",
+        "The virtual machine joins the network of the host bridge. qemu-bridge-helper must allow it: add the line “allow {}” to /etc/qemu/bridge.conf.",
         &[&bridge],
     ))];
     if host.bridge_helper.is_none() {
