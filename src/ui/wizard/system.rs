@@ -240,3 +240,92 @@ fn network_notes(state: &WizardState, host: &HostCaps) -> Vec<Note> {
     }
     notes
 }
+
+#[cfg(test)]
+mod tests {
+    use hangar_core::host::Ovmf;
+    use hangar_core::osinfo::HostLimits;
+
+    use super::*;
+
+    /// A host whose file system is an empty folder: no OVMF, no swtpm, no bridge helper.
+    fn bare_host() -> (tempfile::TempDir, HostCaps) {
+        let root = tempfile::tempdir().unwrap();
+        let caps = HostCaps::probe_with(root.path(), |_| None);
+        (root, caps)
+    }
+
+    const UEFI_SB_TPM: FirmwareConfig = FirmwareConfig {
+        kind: FirmwareKind::Uefi,
+        secure_boot: true,
+        tpm: true,
+    };
+
+    #[test]
+    fn missing_ovmf_and_swtpm_are_warned_about() {
+        let (_root, mut host) = bare_host();
+        let notes = firmware_warnings(UEFI_SB_TPM, &host, 4096);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes.iter().all(|n| n.warning));
+        assert!(notes[0].text.contains("ovmf"), "{notes:?}");
+        assert!(notes[1].text.contains("swtpm"), "{notes:?}");
+        // OVMF without the Secure Boot build.
+        host.ovmf = Some(Ovmf {
+            code: "/ovmf/CODE.fd".into(),
+            vars: "/ovmf/VARS.fd".into(),
+            secure_code: None,
+            secure_vars: None,
+        });
+        host.swtpm = Some("/usr/bin/swtpm".into());
+        let notes = firmware_warnings(UEFI_SB_TPM, &host, 4096);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].text.contains("Secure Boot"));
+        // Plain UEFI is fine, but not with too little memory; BIOS needs nothing.
+        let uefi = FirmwareConfig {
+            kind: FirmwareKind::Uefi,
+            secure_boot: false,
+            tpm: false,
+        };
+        assert!(firmware_warnings(uefi, &host, 1024).is_empty());
+        assert_eq!(firmware_warnings(uefi, &host, 256).len(), 1);
+        let (_root, bare) = bare_host();
+        assert!(firmware_warnings(FirmwareConfig::default(), &bare, 64).is_empty());
+    }
+
+    #[test]
+    fn bridge_notes_name_the_bridge_and_the_missing_helper() {
+        let (_root, mut host) = bare_host();
+        let mut state = WizardState::new(HostLimits::from_caps(&host, None));
+        let nat = network_notes(&state, &host);
+        assert_eq!(nat.len(), 1);
+        assert!(!nat[0].warning);
+        state.network = NetMode::Bridge;
+        state.bridge = "virbr1".into();
+        let notes = network_notes(&state, &host);
+        assert!(notes[0].text.contains("allow virbr1"), "{notes:?}");
+        assert!(notes[1].warning && notes[1].text.contains("qemu-bridge-helper"));
+        host.bridge_helper = Some("/usr/lib/qemu/qemu-bridge-helper".into());
+        assert_eq!(network_notes(&state, &host).len(), 1);
+    }
+
+    #[test]
+    fn automatic_explains_its_choice() {
+        let (_root, host) = bare_host();
+        let mut state = WizardState::new(HostLimits::from_caps(&host, None));
+        assert!(automatic_reason(&state).contains("BIOS"));
+        let win11 = hangar_core::osinfo::OsEntry {
+            id: "http://microsoft.com/win/11".into(),
+            short_ids: vec!["win11".into()],
+            name: "Microsoft Windows 11".into(),
+            family: "winnt".into(),
+            needs_tpm_and_secure_boot: true,
+            ..Default::default()
+        };
+        state.set_os(Some(win11));
+        let reason = automatic_reason(&state);
+        assert!(
+            reason.contains("Secure Boot") && reason.contains("Windows 11"),
+            "{reason}"
+        );
+    }
+}
