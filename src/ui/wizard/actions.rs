@@ -242,8 +242,13 @@ impl Wizard {
         all.set_name(Some(&gettext("All files")));
         all.add_pattern("*");
         chooser.add_filter(&all);
-        let current = Path::new(current);
-        if let Some(folder) = current.parent().filter(|p| p.is_dir()) {
+        // Start beside the current file, else in Downloads, where images usually land.
+        let folder = Path::new(current)
+            .parent()
+            .filter(|p| p.is_dir())
+            .map(Path::to_path_buf)
+            .or_else(|| glib::user_special_dir(glib::UserDirectory::Downloads).filter(|p| p.is_dir()));
+        if let Some(folder) = folder {
             if let Err(err) = chooser.set_current_folder(Some(&gio::File::for_path(folder))) {
                 tracing::debug!("file chooser keeps its own folder: {err}");
             }
