@@ -8,3 +8,4 @@ pub mod new_vm;
 pub mod preferences;
 pub mod snapshots;
 pub mod vm_row;
+pub mod wizard;
