@@ -58,8 +58,10 @@ impl RunningVm {
             .spawn()
             .unwrap();
         let vm = RunningVm(child);
-        // Wait until the write lock is visible (QEMU opens images during start-up).
-        for _ in 0..100 {
+        // Wait until the write lock is visible (QEMU opens images during start-up; a loaded
+        // CI machine can take many seconds).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             let out = StdCommand::new("qemu-img")
                 .args(["info", "-f", format])
                 .arg(image)
