@@ -5,4 +5,6 @@ pub mod dialogs;
 pub mod library;
 pub mod new_vm;
 pub mod preferences;
+pub mod vm_dialogs;
+pub mod vm_page;
 pub mod vm_row;
