@@ -458,16 +458,14 @@ impl Component for App {
         if maximized {
             root.maximize();
         }
-        let prefs = model.prefs.clone();
         let ready = model.close_ready.clone();
         let input = sender.input_sender().clone();
-        root.connect_close_request(move |window| {
+        root.connect_close_request(move |_| {
             if ready.get() {
                 return glib::Propagation::Proceed;
             }
-            // First the size (the window may be hidden while thumbnails are saved), then the
-            // thumbnails of running VMs; the app closes the window again when they are done.
-            prefs.save_window_state(window);
+            // The size and the thumbnails of running VMs are saved first; the app closes the
+            // window again when they are.
             input.emit(AppMsg::Quit);
             glib::Propagation::Stop
         });

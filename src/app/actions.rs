@@ -368,6 +368,8 @@ impl App {
         if self.close_ready.get() {
             return;
         }
+        // The size first: the window may be hidden while the thumbnails are saved.
+        self.prefs.save_window_state(root);
         let running: Vec<String> = self
             .states
             .iter()
