@@ -57,8 +57,10 @@ impl App {
                     if let Some((name, page)) = &self.page {
                         match self.states.get(name) {
                             Some(state) => page.emit(crate::ui::vm_page::VmPageMsg::SetState(*state)),
-                            // Deleted or renamed elsewhere: nothing left to show.
-                            None => self.back(root),
+                            // Deleted or renamed elsewhere: nothing left to show. (A list
+                            // begun before the VM was created does not know it yet.)
+                            None if !self.manager.store().exists(name) => self.back(root),
+                            None => {}
                         }
                     }
                     self.library.emit(LibraryMsg::SetVms(rows));
