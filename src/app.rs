@@ -1,22 +1,32 @@
-//! The main window component: header bar, actions and shortcuts, the library, and the error
-//! funnel (every failure becomes an [`AppMsg::Error`] and ends in a toast or a dialog).
+//! The main window component: navigation between the library and a VM page, actions and
+//! shortcuts, the manager and its bridge, and the error funnel (every failure becomes an
+//! [`AppMsg::Error`] and ends in a toast or a dialog).
+//!
+//! Work is split: listing VMs in [`listing`], running per-VM actions in [`actions`].
 
-use std::path::PathBuf;
+mod actions;
+mod listing;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use adw::prelude::*;
-
-use crate::a11y::AccessibleLabelExt;
-use gtk::{gio, glib};
-use hangar_core::paths::Paths;
+use gtk::{gdk, gio, glib};
+use hangar_core::manager::{Event, Manager, ManagerError};
+use hangar_core::store::DeletePlan;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
 
+use crate::a11y::AccessibleLabelExt;
+use crate::bridge::{self, Bridge, BridgeMsg};
 use crate::error::UserError;
 use crate::i18n::{gettext, i18n_f};
-use crate::library_source::{self, LibraryError};
-use crate::model::VmRow;
+use crate::model::{Busy, RowState, VmAction, VmRow};
 use crate::settings::{keys, Prefs};
 use crate::ui::library::{Library, LibraryMsg, LibraryOutput};
-use crate::ui::{about, dialogs, new_vm, preferences};
+use crate::ui::wizard::{self, WizardOutcome};
+use crate::ui::vm_page::{Tab, VmPage, VmPageInit, VmPageMsg, VmPageOutput};
+use crate::ui::{about, dialogs, preferences};
 
 /// What the window needs at start.
 pub struct AppInit {
@@ -25,38 +35,79 @@ pub struct AppInit {
 
 pub struct App {
     prefs: Prefs,
+    /// The manager of the current VM folder; replaced when the folder setting changes.
+    manager: Manager,
+    /// Forwards the manager's events; dropped (and so stopped) with the manager.
+    bridge: Option<Bridge>,
+    /// Counts managers, so that messages of a replaced one are ignored.
+    generation: u64,
+    /// Counts list requests, so that a slow, outdated list cannot overwrite a newer one.
+    list_generation: u64,
+    /// A list request is under way; `relist` asks for one more when it ends.
+    listing: bool,
+    relist: bool,
+    /// Last known state of every VM (for the VM page and for thumbnails at quit).
+    states: HashMap<String, RowState>,
     library: Controller<Library>,
-    /// Where the VMs are listed from (see [`library_source::resolve_paths`]).
-    paths: Paths,
-    /// Watches `paths.vms`; replaced when the folder changes.
-    monitor: Option<gio::FileMonitor>,
-    /// Incremented per scan so that a slow, outdated scan cannot overwrite a newer one.
-    scan_generation: u64,
+    /// The open VM page and the name of its VM.
+    page: Option<(String, Controller<VmPage>)>,
+    stack: gtk::Stack,
     toasts: adw::ToastOverlay,
+    /// Set once the thumbnails of running VMs are saved: the window may close.
+    close_ready: Rc<Cell<bool>>,
 }
 
-/// Inputs of the main window. The VM list and its changes come in as `SetVms`, `UpdateVm` and
-/// `RemoveVm`; failures from anywhere come in as `Error`.
+/// Inputs of the main window.
 #[derive(Debug)]
 pub enum AppMsg {
-    /// Replace the whole VM list.
-    SetVms(Vec<VmRow>),
-    /// Replace the VM with the same name, or add it.
-    UpdateVm(VmRow),
-    /// Remove the VM with this name.
-    RemoveVm(String),
     /// Tell the user something failed.
     Error(UserError),
     /// Short confirmation in a toast.
     Notify(String),
-    /// List the VM folder again.
-    Reload,
+    /// List the VMs again.
+    Relist,
     /// The `vm-folder` setting changed.
     FolderChanged,
     /// Ask for a new VM (Ctrl+N, "+" button, empty-state button).
     NewVm,
-    /// Create the VM named so.
-    CreateVm(String),
+    /// The New VM dialog (or wizard) ended.
+    WizardDone(WizardOutcome),
+    /// Show the page of VM `name` on `tab`.
+    Open {
+        name: String,
+        tab: Tab,
+        pending_install: bool,
+    },
+    /// Back from the VM page to the library.
+    Back,
+    /// Run `action` on VM `name` (row menu, Delete key, VM page power controls).
+    VmAction {
+        name: String,
+        action: VmAction,
+    },
+    /// Force Off or Reset, confirmed (or no confirmation wanted).
+    PowerConfirmed {
+        name: String,
+        action: VmAction,
+    },
+    /// Clone `name` as `to`.
+    CloneVm {
+        name: String,
+        to: String,
+        linked: bool,
+    },
+    /// Take snapshot `tag` of `name`.
+    TakeSnapshot {
+        name: String,
+        tag: String,
+    },
+    /// Delete `name`.
+    DeleteVm {
+        name: String,
+        keep_disks: bool,
+    },
+    /// Output of the VM page.
+    Page(VmPageOutput),
     /// Explain why a VM cannot be loaded.
     ShowBroken {
         name: String,
@@ -64,39 +115,185 @@ pub enum AppMsg {
     },
     ShowPreferences,
     ShowAbout,
-    /// Close the window (saving its size) and so quit.
+    /// Close the window (saving its size and the thumbnails of running VMs) and so quit.
     Quit,
 }
 
-/// Results of work done off the main thread.
+/// Results of work done in the background.
 #[derive(Debug)]
 pub enum AppCmd {
-    Scanned {
+    /// From the bridge of manager `generation`.
+    Bridge {
         generation: u64,
-        result: Result<Vec<VmRow>, LibraryError>,
+        msg: BridgeMsg,
     },
-    Created {
+    Listed {
+        generation: u64,
+        result: Result<Vec<VmRow>, ManagerError>,
+    },
+    /// A VM action ended; `failure` is the summary shown when it failed.
+    Done {
         name: String,
-        result: Result<PathBuf, LibraryError>,
+        failure: String,
+        success: Option<String>,
+        result: Result<(), ManagerError>,
     },
+    Progress {
+        name: String,
+        busy: Option<Busy>,
+    },
+    Thumbnail {
+        name: String,
+        texture: Option<gdk::Texture>,
+    },
+    DeletePlans {
+        name: String,
+        result: Result<(DeletePlan, DeletePlan), ManagerError>,
+    },
+    /// Thumbnails of running VMs are saved: close the window.
+    ReadyToClose,
 }
 
 impl App {
-    fn watch_folder(&mut self, sender: &ComponentSender<Self>) {
-        let input = sender.input_sender().clone();
-        self.monitor = library_source::watch(&self.paths.vms, move || input.emit(AppMsg::Reload));
-        self.library
-            .emit(LibraryMsg::SetFolder(self.paths.vms.display().to_string()));
+    /// Starts the bridge of the current manager (stopping the previous one) and lists its VMs.
+    fn connect_manager(&mut self, sender: &ComponentSender<Self>) {
+        self.bridge = None;
+        self.generation += 1;
+        let generation = self.generation;
+        self.bridge = Some(bridge::start(sender, self.manager.clone(), move |msg| {
+            AppCmd::Bridge { generation, msg }
+        }));
+        self.library.emit(LibraryMsg::SetFolder(
+            self.manager.store().paths().vms.display().to_string(),
+        ));
+        self.relist(sender);
     }
 
-    fn reload(&mut self, sender: &ComponentSender<Self>) {
-        self.scan_generation += 1;
-        let generation = self.scan_generation;
-        let paths = self.paths.clone();
-        sender.spawn_oneshot_command(move || AppCmd::Scanned {
-            generation,
-            result: library_source::scan(&paths),
-        });
+    fn on_bridge(&mut self, msg: BridgeMsg, root: &adw::ApplicationWindow, sender: &ComponentSender<Self>) {
+        match msg {
+            BridgeMsg::Event(event) => {
+                match &event {
+                    Event::ListChanged => self.relist(sender),
+                    Event::State { name, state } => self.set_state(name, (*state).into()),
+                    Event::Warning { name, message } => {
+                        self.notify(&format!("{name}: {message}"));
+                    }
+                    _ => {}
+                }
+                if let Some((_, page)) = &self.page {
+                    page.emit(VmPageMsg::VmEvent(event));
+                }
+            }
+            BridgeMsg::Resync => self.relist(sender),
+            BridgeMsg::DiscoveryFailed(text) => self.report(
+                root,
+                UserError::new(gettext("Changes made outside Hangar will not show up"), text),
+            ),
+        }
+    }
+
+    fn set_state(&mut self, name: &str, state: RowState) {
+        self.states.insert(name.to_owned(), state);
+        self.library.emit(LibraryMsg::SetState(name.to_owned(), state));
+        if let Some((page_name, page)) = &self.page {
+            if page_name == name {
+                page.emit(VmPageMsg::SetState(state));
+            }
+        }
+    }
+
+    fn set_busy(&self, name: &str, busy: Option<Busy>) {
+        self.library.emit(LibraryMsg::SetBusy(name.to_owned(), busy));
+    }
+
+    fn open(
+        &mut self,
+        name: String,
+        tab: Tab,
+        pending_install: bool,
+        root: &adw::ApplicationWindow,
+        sender: &ComponentSender<Self>,
+    ) {
+        self.close_page();
+        let state = self.states.get(&name).copied().unwrap_or_default();
+        let page = VmPage::builder()
+            .launch(VmPageInit {
+                manager: self.manager.clone(),
+                name: name.clone(),
+                prefs: self.prefs.clone(),
+                state,
+                tab,
+                pending_install,
+            })
+            .forward(sender.input_sender(), AppMsg::Page);
+        self.stack.add_named(page.widget(), Some("vm"));
+        self.stack.set_visible_child_name("vm");
+        root.set_title(Some(&i18n_f("{} — Hangar", &[&name])));
+        self.page = Some((name, page));
+    }
+
+    fn close_page(&mut self) {
+        if let Some((_, page)) = self.page.take() {
+            self.stack.remove(page.widget());
+        }
+    }
+
+    fn back(&mut self, root: &adw::ApplicationWindow) {
+        if root.is_fullscreen() {
+            root.unfullscreen();
+        }
+        self.stack.set_visible_child_name("library");
+        root.set_title(Some(&gettext("Hangar")));
+        if let Some((name, _)) = &self.page {
+            self.library.emit(LibraryMsg::Focus(name.clone()));
+        }
+        self.close_page();
+    }
+
+    fn on_page(&mut self, out: VmPageOutput, root: &adw::ApplicationWindow, sender: &ComponentSender<Self>) {
+        match out {
+            VmPageOutput::Back => self.back(root),
+            VmPageOutput::Action { name, action } => self.run_action(name, action, root, sender),
+            VmPageOutput::Error(err) => self.report(root, err),
+            VmPageOutput::Notify(text) => self.notify(&text),
+            VmPageOutput::SetFullscreen(on) => {
+                if on {
+                    root.fullscreen();
+                } else {
+                    root.unfullscreen();
+                }
+                if let Some((_, page)) = &self.page {
+                    page.emit(VmPageMsg::Fullscreen(on));
+                }
+            }
+            VmPageOutput::Renamed { from, to } => {
+                if let Some(state) = self.states.remove(&from) {
+                    self.states.insert(to.clone(), state);
+                }
+                self.relist(sender);
+                self.open(to, Tab::Details, false, root, sender);
+            }
+        }
+    }
+
+    fn on_wizard(
+        &mut self,
+        outcome: WizardOutcome,
+        root: &adw::ApplicationWindow,
+        sender: &ComponentSender<Self>,
+    ) {
+        match outcome {
+            WizardOutcome::Created { name, customize } => {
+                self.relist(sender);
+                if customize {
+                    self.open(name, Tab::Details, true, root, sender);
+                } else {
+                    self.open(name.clone(), Tab::Console, false, root, sender);
+                    self.run_action(name, VmAction::Start, root, sender);
+                }
+            }
+            WizardOutcome::Failed(err) => self.report(root, err),
+        }
     }
 
     fn report(&self, root: &adw::ApplicationWindow, err: UserError) {
@@ -167,6 +364,19 @@ fn install_actions(root: &adw::ApplicationWindow, sender: &ComponentSender<App>,
     app.set_accels_for_action("app.quit", &["<Primary>q"]);
 }
 
+fn library_output(out: LibraryOutput) -> AppMsg {
+    match out {
+        LibraryOutput::Open(name) => AppMsg::Open {
+            name,
+            tab: Tab::Console,
+            pending_install: false,
+        },
+        LibraryOutput::ShowBroken { name, error } => AppMsg::ShowBroken { name, error },
+        LibraryOutput::Action { name, action } => AppMsg::VmAction { name, action },
+        LibraryOutput::Error(err) => AppMsg::Error(err),
+    }
+}
+
 #[relm4::component(pub)]
 impl Component for App {
     type Init = AppInit;
@@ -183,33 +393,38 @@ impl Component for App {
 
             #[wrap(Some)]
             set_content: toasts = &adw::ToastOverlay {
-                gtk::Box {
-                    set_orientation: gtk::Orientation::Vertical,
+                #[name = "stack"]
+                gtk::Stack {
+                    set_transition_type: gtk::StackTransitionType::Crossfade,
 
-                    adw::HeaderBar {
-                        #[wrap(Some)]
-                        set_title_widget = &adw::WindowTitle {
-                            set_title: &gettext("Hangar"),
+                    add_named[Some("library")] = &gtk::Box {
+                        set_orientation: gtk::Orientation::Vertical,
+
+                        adw::HeaderBar {
+                            #[wrap(Some)]
+                            set_title_widget = &adw::WindowTitle {
+                                set_title: &gettext("Hangar"),
+                            },
+
+                            pack_start = &gtk::Button {
+                                set_icon_name: "list-add-symbolic",
+                                set_tooltip_text: Some(&gettext("New Virtual Machine")),
+                                set_action_name: Some("win.new-vm"),
+                                set_accessible_label: &gettext("New Virtual Machine"),
+                            },
+
+                            pack_end = &gtk::MenuButton {
+                                set_icon_name: "open-menu-symbolic",
+                                set_primary: true,
+                                set_menu_model: Some(&primary_menu()),
+                                set_tooltip_text: Some(&gettext("Main Menu")),
+                                set_accessible_label: &gettext("Main Menu"),
+                            },
                         },
 
-                        pack_start = &gtk::Button {
-                            set_icon_name: "list-add-symbolic",
-                            set_tooltip_text: Some(&gettext("New Virtual Machine")),
-                            set_action_name: Some("win.new-vm"),
-                            set_accessible_label: &gettext("New Virtual Machine"),
-                        },
-
-                        pack_end = &gtk::MenuButton {
-                            set_icon_name: "open-menu-symbolic",
-                            set_primary: true,
-                            set_menu_model: Some(&primary_menu()),
-                            set_tooltip_text: Some(&gettext("Main Menu")),
-                            set_accessible_label: &gettext("Main Menu"),
-                        },
+                        #[local_ref]
+                        library_widget -> gtk::Stack {},
                     },
-
-                    #[local_ref]
-                    library_widget -> gtk::Stack {},
                 },
             },
         }
@@ -219,20 +434,23 @@ impl Component for App {
         let AppInit { prefs } = init;
         let library = Library::builder()
             .launch(())
-            .forward(sender.input_sender(), |out| match out {
-                LibraryOutput::ShowBroken { name, error } => AppMsg::ShowBroken { name, error },
-            });
-        let paths = library_source::resolve_paths(&prefs.vm_folder());
+            .forward(sender.input_sender(), library_output);
         let library_widget = library.widget().clone();
         let widgets = view_output!();
-        let toasts = widgets.toasts.clone();
         let mut model = App {
+            manager: bridge::manager_for(&prefs.vm_folder()),
             prefs,
+            bridge: None,
+            generation: 0,
+            list_generation: 0,
+            listing: false,
+            relist: false,
+            states: HashMap::new(),
             library,
-            paths,
-            monitor: None,
-            scan_generation: 0,
-            toasts,
+            page: None,
+            stack: widgets.stack.clone(),
+            toasts: widgets.toasts.clone(),
+            close_ready: Rc::new(Cell::new(false)),
         };
 
         let (width, height, maximized) = model.prefs.window_state();
@@ -240,10 +458,16 @@ impl Component for App {
         if maximized {
             root.maximize();
         }
-        let prefs = model.prefs.clone();
-        root.connect_close_request(move |window| {
-            prefs.save_window_state(window);
-            glib::Propagation::Proceed
+        let ready = model.close_ready.clone();
+        let input = sender.input_sender().clone();
+        root.connect_close_request(move |_| {
+            if ready.get() {
+                return glib::Propagation::Proceed;
+            }
+            // The size and the thumbnails of running VMs are saved first; the app closes the
+            // window again when they are.
+            input.emit(AppMsg::Quit);
+            glib::Propagation::Stop
         });
 
         install_actions(&root, &sender, model.prefs.settings().is_some());
@@ -254,36 +478,41 @@ impl Component for App {
             });
         }
 
-        model.watch_folder(&sender);
-        model.reload(&sender);
-        tracing::info!(folder = %model.paths.vms.display(), "library window ready");
+        model.connect_manager(&sender);
+        tracing::info!(folder = %model.manager.store().paths().vms.display(), "library window ready");
         ComponentParts { model, widgets }
     }
 
     fn update(&mut self, msg: Self::Input, sender: ComponentSender<Self>, root: &Self::Root) {
         match msg {
-            AppMsg::SetVms(rows) => self.library.emit(LibraryMsg::SetVms(rows)),
-            AppMsg::UpdateVm(row) => self.library.emit(LibraryMsg::UpdateVm(row)),
-            AppMsg::RemoveVm(name) => self.library.emit(LibraryMsg::RemoveVm(name)),
             AppMsg::Error(err) => self.report(root, err),
             AppMsg::Notify(text) => self.notify(&text),
-            AppMsg::Reload => self.reload(&sender),
+            AppMsg::Relist => self.relist(&sender),
             AppMsg::FolderChanged => {
-                self.paths = library_source::resolve_paths(&self.prefs.vm_folder());
-                self.watch_folder(&sender);
-                self.reload(&sender);
+                self.back(root);
+                self.states.clear();
+                self.manager = bridge::manager_for(&self.prefs.vm_folder());
+                self.connect_manager(&sender);
             }
             AppMsg::NewVm => {
                 let input = sender.input_sender().clone();
-                new_vm::present(root, &self.paths.vms, move |name| input.emit(AppMsg::CreateVm(name)));
-            }
-            AppMsg::CreateVm(name) => {
-                let paths = self.paths.clone();
-                sender.spawn_oneshot_command(move || {
-                    let result = library_source::create(&paths, &name);
-                    AppCmd::Created { name, result }
+                wizard::present(root, self.manager.clone(), move |outcome| {
+                    input.emit(AppMsg::WizardDone(outcome))
                 });
             }
+            AppMsg::WizardDone(outcome) => self.on_wizard(outcome, root, &sender),
+            AppMsg::Open {
+                name,
+                tab,
+                pending_install,
+            } => self.open(name, tab, pending_install, root, &sender),
+            AppMsg::Back => self.back(root),
+            AppMsg::VmAction { name, action } => self.run_action(name, action, root, &sender),
+            AppMsg::PowerConfirmed { name, action } => self.power(name, action, &sender),
+            AppMsg::CloneVm { name, to, linked } => self.clone_vm(name, to, linked, &sender),
+            AppMsg::TakeSnapshot { name, tag } => self.take_snapshot(name, tag, &sender),
+            AppMsg::DeleteVm { name, keep_disks } => self.delete_vm(name, keep_disks, root, &sender),
+            AppMsg::Page(out) => self.on_page(out, root, &sender),
             AppMsg::ShowBroken { name, error } => dialogs::show_details(
                 root,
                 &i18n_f("“{}” Cannot Be Loaded", &[&name]),
@@ -301,38 +530,34 @@ impl Component for App {
                 ),
             },
             AppMsg::ShowAbout => {
-                let info = about::debug_info(&self.paths.vms.display().to_string(), &self.prefs.describe());
+                let folder = self.manager.store().paths().vms.display().to_string();
+                let info = about::debug_info(&folder, &self.prefs.describe());
                 about::present(root, &info);
             }
-            AppMsg::Quit => root.close(),
+            AppMsg::Quit => self.prepare_close(root, &sender),
         }
     }
 
     fn update_cmd(&mut self, cmd: Self::CommandOutput, sender: ComponentSender<Self>, root: &Self::Root) {
         match cmd {
-            AppCmd::Scanned { generation, .. } if generation != self.scan_generation => {
-                tracing::debug!(generation, "dropping an outdated scan");
+            AppCmd::Bridge { generation, msg } => {
+                if generation == self.generation {
+                    self.on_bridge(msg, root, &sender);
+                }
             }
-            AppCmd::Scanned { result: Ok(rows), .. } => {
-                tracing::debug!(count = rows.len(), "virtual machines listed");
-                self.library.emit(LibraryMsg::SetVms(rows));
-            }
-            AppCmd::Scanned { result: Err(err), .. } => {
-                self.library.emit(LibraryMsg::SetVms(Vec::new()));
-                self.report(
-                    root,
-                    UserError::from_error(gettext("Could not list the virtual machines"), &err),
-                );
-            }
-            AppCmd::Created { name, result: Ok(_) } => {
-                self.notify(&i18n_f("“{}” created", &[&name]));
-                self.reload(&sender);
-            }
-            AppCmd::Created { result: Err(err), .. } => {
-                self.report(
-                    root,
-                    UserError::from_error(gettext("Could not create the virtual machine"), &err),
-                );
+            AppCmd::Listed { generation, result } => self.listed(generation, result, root, &sender),
+            AppCmd::Done {
+                name,
+                failure,
+                success,
+                result,
+            } => self.done(name, failure, success, result, root, &sender),
+            AppCmd::Progress { name, busy } => self.set_busy(&name, busy),
+            AppCmd::Thumbnail { name, texture } => self.library.emit(LibraryMsg::SetThumbnail(name, texture)),
+            AppCmd::DeletePlans { name, result } => self.confirm_delete(name, result, root, &sender),
+            AppCmd::ReadyToClose => {
+                self.close_ready.set(true);
+                root.close();
             }
         }
     }

@@ -4,35 +4,35 @@
 //! AdwApplication (org.hangar.Hangar, single instance, resources under /org/hangar/Hangar)
 //! └── AdwApplicationWindow                              app.rs        App
 //!     └── AdwToastOverlay                                             error funnel: AppMsg::Error
-//!         └── GtkBox (vertical)
-//!             ├── AdwHeaderBar
-//!             │   ├── GtkButton "+"            win.new-vm  Ctrl+N     → ui/new_vm.rs (AdwMessageDialog)
-//!             │   ├── AdwWindowTitle "Hangar"
-//!             │   └── GtkMenuButton (primary)
-//!             │       ├── Preferences          win.preferences  Ctrl+,  → ui/preferences.rs
-//!             │       ├── Keyboard Shortcuts   win.show-help-overlay  Ctrl+?  (gtk/help-overlay.ui)
-//!             │       └── About Hangar         win.about       → ui/about.rs (AdwAboutWindow)
-//!             └── GtkStack                               ui/library.rs Library
-//!                 ├── "loading"  GtkSpinner
-//!                 ├── "empty"    AdwStatusPage "No Virtual Machines" + "New Virtual Machine"
-//!                 └── "list"     GtkScrolledWindow › AdwClamp › GtkBox
-//!                                ├── heading + VM folder
-//!                                └── GtkListBox.boxed-list
-//!                                    └── AdwActionRow × n   ui/vm_row.rs  (model::VmRow)
-//! app.quit  Ctrl+Q closes the window (its size is saved) and so ends the application.
+//!         └── GtkStack
+//!             ├── "library"  GtkBox (vertical)
+//!             │   ├── AdwHeaderBar
+//!             │   │   ├── GtkButton "+"     win.new-vm  Ctrl+N     → ui/wizard/
+//!             │   │   ├── AdwWindowTitle "Hangar"
+//!             │   │   └── GtkMenuButton (primary): Preferences (Ctrl+,), Keyboard Shortcuts
+//!             │   │       (Ctrl+?), About Hangar
+//!             │   └── GtkStack                    ui/library.rs Library
+//!             │       ├── "loading"  GtkSpinner
+//!             │       ├── "empty"    AdwStatusPage "No Virtual Machines"
+//!             │       └── "list"     GtkListBox.boxed-list of AdwActionRow  ui/vm_row.rs
+//!             │                      (thumbnail, name, OS · state, state icon, action menu)
+//!             └── "vm"       ui/vm_page.rs VmPage (back, view switcher, power controls;
+//!                            Console / Details / Snapshots from ui/vm_page/children.rs)
+//! app.quit  Ctrl+Q closes the window (its size and the running VMs' thumbnails are saved);
+//! the VMs keep running.
 //! ```
 //!
-//! Data flow: [`library_source`] lists the VM folder off the main thread and feeds
-//! [`app::AppMsg::SetVms`]; hangar-core's store and manager will take its place and send
-//! `SetVms` / `UpdateVm` / `RemoveVm` as VMs change. Anything that fails becomes a
-//! [`error::UserError`] in [`app::AppMsg::Error`].
+//! Data flow: one hangar-core `Manager` per VM folder. [`bridge`] starts its discovery in
+//! relm4's runtime and forwards its events (no polling); `ListChanged` makes the app list the
+//! VMs again ([`model::rows_from`]), `State` updates one row and the open VM page. Anything
+//! that fails becomes an [`error::UserError`] in [`app::AppMsg::Error`].
 
 pub mod a11y;
 pub mod app;
+pub mod bridge;
 pub mod config;
 pub mod error;
 pub mod i18n;
-pub mod library_source;
 pub mod logging;
 pub mod model;
 pub mod resources;

@@ -31,6 +31,7 @@ pub fn show_details(parent: &impl IsA<gtk::Window>, heading: &str, intro: &str, 
             .hscrollbar_policy(gtk::PolicyType::Never)
             .propagate_natural_height(true)
             .max_content_height(260)
+            .min_content_height(estimated_height(details))
             .css_classes(["card"])
             .build();
         label.set_margin_top(8);
@@ -40,4 +41,31 @@ pub fn show_details(parent: &impl IsA<gtk::Window>, heading: &str, intro: &str, 
         dialog.set_extra_child(Some(&scrolled));
     }
     dialog.present();
+}
+
+/// Height, in pixels, the details need in a message dialog: a wrapped label in a scrolled
+/// window is measured at its unwrapped width, so its natural height alone is too small.
+fn estimated_height(details: &str) -> i32 {
+    // Small monospace text in a message dialog: about 28 characters and 16 px a line.
+    const CHARS_PER_LINE: usize = 28;
+    const LINE_PX: usize = 16;
+    let lines: usize = details
+        .lines()
+        .map(|line| line.chars().count().div_ceil(CHARS_PER_LINE).max(1))
+        .sum();
+    let px = lines * LINE_PX + 16;
+    i32::try_from(px.min(260)).unwrap_or(260)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::estimated_height;
+
+    #[test]
+    fn long_details_get_room_up_to_a_limit() {
+        let short = estimated_height("one line");
+        let wrapped = estimated_height(&"x".repeat(100));
+        assert!(short < wrapped, "{short} < {wrapped}");
+        assert_eq!(estimated_height(&"line\n".repeat(100)), 260);
+    }
 }

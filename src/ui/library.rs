@@ -1,5 +1,6 @@
-//! The content of the main window: a spinner while loading, an empty state, or the list of
-//! virtual machines in a boxed list.
+//! The library page's content: a spinner while loading, an empty state, or the list of
+//! virtual machines in a boxed list (rows: ui/vm_row.rs). Rows stay in place across refreshes
+//! ([`merge_plan`]), so focus and open menus survive a change made elsewhere.
 
 use adw::prelude::*;
 
@@ -7,8 +8,11 @@ use crate::a11y::AccessibleLabelExt;
 use relm4::factory::{DynamicIndex, FactoryVecDeque};
 use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
-use crate::i18n::gettext;
-use crate::model::VmRow;
+use gtk::gdk;
+
+use crate::error::UserError;
+use crate::i18n::{gettext, i18n_f};
+use crate::model::{merge_plan, Busy, Edit, RowState, VmAction, VmRow};
 use crate::ui::vm_row::{VmRowItem, VmRowOutput};
 
 /// Which page of the stack is visible.
@@ -37,22 +41,34 @@ pub struct Library {
 
 #[derive(Debug)]
 pub enum LibraryMsg {
-    /// Replace the whole list.
+    /// Replace the list; rows whose VM stays keep their widget (and focus).
     SetVms(Vec<VmRow>),
-    /// Replace the row with the same name, or add it.
-    UpdateVm(VmRow),
-    /// Remove the row with this name, if any.
-    RemoveVm(String),
+    /// New run state of one VM.
+    SetState(String, RowState),
+    /// New thumbnail of one VM.
+    SetThumbnail(String, Option<gdk::Texture>),
+    /// Work in progress on one VM (`None`: done).
+    SetBusy(String, Option<Busy>),
     /// Folder shown under the list heading.
     SetFolder(String),
+    /// Move the keyboard focus to the row of this VM (coming back from its page).
+    Focus(String),
     /// A row was activated.
-    Activated(DynamicIndex),
+    Open(DynamicIndex),
+    /// A row's menu action (or its Delete key).
+    Action(DynamicIndex, VmAction),
 }
 
 #[derive(Debug)]
 pub enum LibraryOutput {
+    /// Open the page of this VM.
+    Open(String),
     /// A broken VM was activated: show why it cannot be loaded.
     ShowBroken { name: String, error: String },
+    /// Run `action` on VM `name`.
+    Action { name: String, action: VmAction },
+    /// Something the user asked for cannot be done now.
+    Error(UserError),
 }
 
 impl Library {
@@ -62,6 +78,48 @@ impl Library {
         } else {
             Page::List
         };
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.rows.iter().position(|item| item.row.name == name)
+    }
+
+    fn edit(&mut self, name: &str, change: impl FnOnce(&mut VmRowItem)) {
+        if let Some(index) = self.index_of(name) {
+            if let Some(item) = self.rows.guard().get_mut(index) {
+                change(item);
+            }
+        }
+    }
+
+    fn set_vms(&mut self, mut vms: Vec<VmRow>) {
+        vms.sort_by_key(VmRow::sort_key);
+        let old: Vec<String> = self.rows.iter().map(|item| item.row.name.clone()).collect();
+        let old: Vec<&str> = old.iter().map(String::as_str).collect();
+        let new: Vec<&str> = vms.iter().map(|row| row.name.as_str()).collect();
+        let edits = merge_plan(&old, &new);
+        let mut guard = self.rows.guard();
+        for edit in edits {
+            match edit {
+                Edit::Remove(at) => {
+                    guard.remove(at);
+                }
+                Edit::Update(at) => {
+                    if let (Some(item), Some(row)) = (guard.get_mut(at), vms.get(at)) {
+                        if item.row != *row {
+                            item.row = row.clone();
+                        }
+                    }
+                }
+                Edit::Insert(at) => {
+                    if let Some(row) = vms.get(at) {
+                        guard.insert(at, row.clone());
+                    }
+                }
+            }
+        }
+        drop(guard);
+        self.refresh_page();
     }
 }
 
@@ -162,7 +220,8 @@ impl SimpleComponent for Library {
         let rows = FactoryVecDeque::builder()
             .launch(gtk::ListBox::default())
             .forward(sender.input_sender(), |out| match out {
-                VmRowOutput::Activated(index) => LibraryMsg::Activated(index),
+                VmRowOutput::Open(index) => LibraryMsg::Open(index),
+                VmRowOutput::Action(index, action) => LibraryMsg::Action(index, action),
             });
         let model = Library {
             rows,
@@ -176,55 +235,49 @@ impl SimpleComponent for Library {
 
     fn update(&mut self, msg: Self::Input, sender: ComponentSender<Self>) {
         match msg {
-            LibraryMsg::SetVms(vms) => {
-                let mut guard = self.rows.guard();
-                guard.clear();
-                for row in vms {
-                    guard.push_back(row);
-                }
-                drop(guard);
-                self.refresh_page();
-            }
-            LibraryMsg::UpdateVm(row) => {
-                let mut guard = self.rows.guard();
-                let existing = guard.iter().position(|item| item.row.name == row.name);
-                match existing {
-                    Some(index) => {
-                        if let Some(item) = guard.get_mut(index) {
-                            item.row = row;
-                        }
-                    }
-                    None => {
-                        let key = row.name.to_lowercase();
-                        let at = guard.iter().position(|item| item.row.name.to_lowercase() > key);
-                        match at {
-                            Some(index) => guard.insert(index, row),
-                            None => guard.push_back(row),
-                        };
-                    }
-                }
-                drop(guard);
-                self.refresh_page();
-            }
-            LibraryMsg::RemoveVm(name) => {
-                let mut guard = self.rows.guard();
-                let found = guard.iter().position(|item| item.row.name == name);
-                if let Some(index) = found {
-                    guard.remove(index);
-                }
-                drop(guard);
-                self.refresh_page();
-            }
+            LibraryMsg::SetVms(vms) => self.set_vms(vms),
+            LibraryMsg::SetState(name, state) => self.edit(&name, |item| item.row.state = state),
+            LibraryMsg::SetThumbnail(name, texture) => self.edit(&name, |item| item.row.thumbnail = texture),
+            LibraryMsg::SetBusy(name, busy) => self.edit(&name, |item| item.busy = busy),
             LibraryMsg::SetFolder(folder) => self.folder = folder,
-            LibraryMsg::Activated(index) => {
+            LibraryMsg::Focus(name) => {
+                if let Some(index) = self.index_of(&name) {
+                    if let Some(row) = self.rows.widget().row_at_index(index as i32) {
+                        row.grab_focus();
+                    }
+                }
+            }
+            LibraryMsg::Open(index) => {
                 let Some(item) = self.rows.get(index.current_index()) else {
                     return;
                 };
-                if let Some(error) = &item.row.error {
-                    sender.output_sender().emit(LibraryOutput::ShowBroken {
-                        name: item.row.name.clone(),
+                let name = item.row.name.clone();
+                let out = match &item.row.error {
+                    Some(error) => LibraryOutput::ShowBroken {
+                        name,
                         error: error.clone(),
-                    });
+                    },
+                    None => LibraryOutput::Open(name),
+                };
+                sender.output_sender().emit(out);
+            }
+            LibraryMsg::Action(index, action) => {
+                let Some(item) = self.rows.get(index.current_index()) else {
+                    return;
+                };
+                let name = item.row.name.clone();
+                if item.busy.is_none() && action.enabled(item.row.state, item.row.is_broken()) {
+                    sender
+                        .output_sender()
+                        .emit(LibraryOutput::Action { name, action });
+                } else if action == VmAction::Delete {
+                    // The Delete key on a VM that cannot be deleted now: say why.
+                    sender.output_sender().emit(LibraryOutput::Error(UserError::new(
+                        i18n_f("“{}” cannot be deleted now", &[&name]),
+                        gettext(
+                            "Shut the virtual machine down and wait for its work to finish, then delete it.",
+                        ),
+                    )));
                 }
             }
         }

@@ -9,8 +9,8 @@ use adw::prelude::*;
 use crate::a11y::AccessibleLabelExt;
 use gtk::{gdk, gio, glib};
 
+use crate::bridge;
 use crate::i18n::{gettext, i18n_f};
-use crate::library_source;
 use crate::settings::keys;
 
 /// Values of the `default-accel` key, in the order of the combo row.
@@ -124,13 +124,13 @@ fn library_group(window: &adw::PreferencesWindow, settings: &gio::Settings) -> a
     row.add_suffix(&choose);
     group.add(&row);
 
-    let from_env = library_source::folder_from_environment();
+    let from_env = bridge::folder_from_environment();
     choose.set_sensitive(!from_env);
     let refresh = {
         let (row, reset) = (row.clone(), reset.clone());
         move |settings: &gio::Settings| {
             let setting = settings.string(keys::VM_FOLDER).to_string();
-            let folder = library_source::resolve_paths(&setting).vms.display().to_string();
+            let folder = bridge::resolve_paths(&setting).vms.display().to_string();
             let subtitle = if from_env {
                 i18n_f("{} (set by the HANGAR_HOME environment variable)", &[&folder])
             } else if setting.trim().is_empty() {
