@@ -24,8 +24,8 @@ use crate::i18n::{gettext, i18n_f};
 use crate::model::{Busy, RowState, VmAction, VmRow};
 use crate::settings::{keys, Prefs};
 use crate::ui::library::{Library, LibraryMsg, LibraryOutput};
-use crate::ui::wizard::{self, WizardOutcome};
 use crate::ui::vm_page::{Tab, VmPage, VmPageInit, VmPageMsg, VmPageOutput};
+use crate::ui::wizard::{self, WizardOutcome};
 use crate::ui::{about, dialogs, preferences};
 
 /// What the window needs at start.

@@ -6,15 +6,15 @@ use std::any::Any;
 use adw::prelude::*;
 use hangar_core::config::DisplayKind;
 use hangar_core::manager::{Event, Manager, VmState};
-use relm4::{Component, ComponentController};
 use relm4::Sender;
+use relm4::{Component, ComponentController};
 
 use super::{ChildOutput, VmPageMsg};
 use crate::error::UserError;
-use crate::ui::details::{Details, DetailsInit, DetailsInput, DetailsOutput};
-use crate::ui::snapshots::{Snapshots, SnapshotsInit, SnapshotsInput, SnapshotsOutput};
 use crate::i18n::gettext;
 use crate::settings::Prefs;
+use crate::ui::details::{Details, DetailsInit, DetailsInput, DetailsOutput};
+use crate::ui::snapshots::{Snapshots, SnapshotsInit, SnapshotsInput, SnapshotsOutput};
 
 /// One area of the VM page: its widget, how it receives manager events, and whatever must
 /// stay alive for it to work (its component controller).
@@ -63,7 +63,9 @@ pub fn console(manager: &Manager, name: &str, _prefs: &Prefs, out: &Sender<VmPag
             if manager.pid(&name).is_none() {
                 return;
             }
-            let Ok(config) = manager.store().load(&name) else { return };
+            let Ok(config) = manager.store().load(&name) else {
+                return;
+            };
             let rt = manager.runtime(&name);
             let result = match config.display.kind {
                 DisplayKind::Vnc => view.connect_vnc_unix(&rt.vnc),
@@ -79,8 +81,14 @@ pub fn console(manager: &Manager, name: &str, _prefs: &Prefs, out: &Sender<VmPag
     connect();
     let disconnect = view.clone();
     let deliver = move |event: Event| match event {
-        Event::State { state: VmState::Running, .. } => connect(),
-        Event::State { state: VmState::Stopped, .. } => disconnect.disconnect(),
+        Event::State {
+            state: VmState::Running,
+            ..
+        } => connect(),
+        Event::State {
+            state: VmState::Stopped,
+            ..
+        } => disconnect.disconnect(),
         _ => {}
     };
     Child::new(view, deliver, ())
@@ -88,7 +96,11 @@ pub fn console(manager: &Manager, name: &str, _prefs: &Prefs, out: &Sender<VmPag
 
 /// The details area: the VM's settings. `pending_install`: show the "Begin Installation" bar.
 pub fn details(manager: &Manager, name: &str, pending_install: bool, out: &Sender<VmPageMsg>) -> Child {
-    let init = DetailsInit { manager: manager.clone(), name: name.to_owned(), pending_install };
+    let init = DetailsInit {
+        manager: manager.clone(),
+        name: name.to_owned(),
+        pending_install,
+    };
     let controller = Details::builder().launch(init).forward(out, |o| {
         VmPageMsg::Child(match o {
             DetailsOutput::Error(e) => ChildOutput::Error(e),
@@ -98,12 +110,19 @@ pub fn details(manager: &Manager, name: &str, pending_install: bool, out: &Sende
         })
     });
     let input = controller.sender().clone();
-    Child::new(controller.widget().clone(), move |ev| input.emit(DetailsInput::VmEvent(ev)), controller)
+    Child::new(
+        controller.widget().clone(),
+        move |ev| input.emit(DetailsInput::VmEvent(ev)),
+        controller,
+    )
 }
 
 /// The snapshots area.
 pub fn snapshots(manager: &Manager, name: &str, out: &Sender<VmPageMsg>) -> Child {
-    let init = SnapshotsInit { manager: manager.clone(), name: name.to_owned() };
+    let init = SnapshotsInit {
+        manager: manager.clone(),
+        name: name.to_owned(),
+    };
     let controller = Snapshots::builder().launch(init).forward(out, |o| {
         VmPageMsg::Child(match o {
             SnapshotsOutput::Error(e) => ChildOutput::Error(e),
@@ -111,5 +130,9 @@ pub fn snapshots(manager: &Manager, name: &str, out: &Sender<VmPageMsg>) -> Chil
         })
     });
     let input = controller.sender().clone();
-    Child::new(controller.widget().clone(), move |ev| input.emit(SnapshotsInput::VmEvent(ev)), controller)
+    Child::new(
+        controller.widget().clone(),
+        move |ev| input.emit(SnapshotsInput::VmEvent(ev)),
+        controller,
+    )
 }
