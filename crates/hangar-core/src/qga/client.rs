@@ -18,8 +18,9 @@ use super::cmd::{
     GuestNetworkInterface, GuestOsInfo, GuestPing, GuestSetTime, GuestShutdown, GuestSyncDelimited,
     QgaCommand, ShutdownMode,
 };
-use super::error::{is_peer_gone, QgaError};
+use super::error::QgaError;
 use super::wire::{after_last_sentinel, encode_command, ReadError, Reader, MAX_LINE, SENTINEL};
+use crate::qmp::is_peer_gone;
 
 /// Default time one command (including waiting for the previous one) may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

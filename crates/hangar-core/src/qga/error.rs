@@ -84,18 +84,6 @@ impl QgaError {
     }
 }
 
-/// True for the I/O errors that mean "the peer went away".
-pub(crate) fn is_peer_gone(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::NotConnected
-            | io::ErrorKind::UnexpectedEof
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

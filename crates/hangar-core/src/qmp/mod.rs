@@ -26,6 +26,8 @@ mod tests_fake;
 mod tests_qemu;
 
 pub use client::{Qmp, QmpGreeting, QmpOptions, DEFAULT_COMMAND_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
+/// Shared with the guest-agent client, which meets the same socket errors.
+pub(crate) use error::is_peer_gone;
 pub use error::QmpError;
 pub use event::{QmpEvent, QmpEvents, TimedEvent};
 /// Largest message accepted from QEMU; a longer one closes the connection.
