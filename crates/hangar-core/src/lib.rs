@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod config;
 pub mod host;
+pub mod keymap;
 pub mod manager;
 pub mod osinfo;
 pub mod paths;
