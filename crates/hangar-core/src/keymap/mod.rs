@@ -17,9 +17,10 @@ use serde::Serialize;
 use tables::Rows;
 
 /// A keyboard layout a guest may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
+    #[default]
     Us,
     Fr,
     De,
@@ -75,12 +76,6 @@ impl Layout {
             Layout::De => 2,
             Layout::Gb => 3,
         }
-    }
-}
-
-impl Default for Layout {
-    fn default() -> Self {
-        Layout::Us
     }
 }
 

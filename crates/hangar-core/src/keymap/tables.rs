@@ -63,6 +63,7 @@ pub(super) const KEYS: [K; 48] = [
 ];
 
 /// Characters per row in [`KEYS`] order: 13, 12, 12, 11.
+#[cfg(test)]
 pub(super) const ROW_LENGTHS: [usize; 4] = [13, 12, 12, 11];
 
 /// One layout: rows per level.
