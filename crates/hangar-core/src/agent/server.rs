@@ -367,6 +367,14 @@ impl Driver {
                 }
             }
         };
+        if let Exit::Shutdown = exit {
+            // Hand over what is queued (e.g. the answer to the guest's paste) before closing.
+            if session.has_output() {
+                let _ = out_tx.send(session.take_output());
+            }
+            drop(out_tx);
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, &mut writer).await;
+        }
         writer.abort();
         self.clip.forget_guest(match exit {
             Exit::Shutdown => AgentError::Stopped,

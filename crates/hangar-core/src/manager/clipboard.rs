@@ -27,6 +27,8 @@ const VDAGENT_CHARDEV: &str = "vdagent";
 const POLL: Duration = Duration::from_secs(1);
 /// Longest wait for the agent driver to take a new policy.
 const POLICY_APPLY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a closed clipboard's last writes.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(6);
 /// Where to get the Windows agent.
 pub const SPICE_GUEST_TOOLS_URL: &str = "https://www.spice-space.org/download.html";
 
@@ -155,10 +157,19 @@ impl Manager {
         self.inner.clipboards.lock().get(name).map(|e| e.state.clone())
     }
 
-    /// Stop sharing VM `name`'s clipboard from this process (frees the channel for another).
-    pub fn close_clipboard(&self, name: &str) {
-        if let Some(entry) = self.inner.clipboards.lock().remove(name) {
-            entry.handle.shutdown();
+    /// Stop sharing VM `name`'s clipboard from this process, frees the channel for another,
+    /// and returns once what was queued for the guest is written (at most a few seconds).
+    pub async fn close_clipboard(&self, name: &str) {
+        let Some(entry) = self.inner.clipboards.lock().remove(name) else {
+            return;
+        };
+        let mut status = entry.handle.watch_status();
+        entry.handle.shutdown();
+        drop(entry);
+        // The driver drops its status sender when it ends.
+        let ended = async { while status.changed().await.is_ok() {} };
+        if tokio::time::timeout(CLOSE_TIMEOUT, ended).await.is_err() {
+            tracing::debug!(vm = name, "the clipboard agent did not stop in time");
         }
     }
 
@@ -304,13 +315,15 @@ impl Monitor {
     }
 
     fn on_port(&self, open: bool) {
+        if open {
+            // The agent that opened it announces itself through the socket, which may be read
+            // before this event: keep what it said.
+            self.update(|s| s.channel_open = true);
+            return;
+        }
         // The driver may have stopped; then there is nothing to tell it.
-        let _ = self.handle.notify_guest_port(open);
-        self.update(|s| {
-            s.channel_open = open;
-            s.guest_agent_active = false;
-            s.caps = None;
-        });
+        let _ = self.handle.notify_guest_port(false);
+        self.update(|s| *s = AgentState::default());
     }
 
     /// False once the VM is gone.
@@ -318,7 +331,13 @@ impl Monitor {
         let Some(m) = self.manager() else {
             return false;
         };
-        if m.pid(&self.name).is_none() {
+        let ours = m
+            .inner
+            .clipboards
+            .lock()
+            .get(&self.name)
+            .is_some_and(|e| e.id == self.id);
+        if !ours || m.pid(&self.name).is_none() {
             return false;
         }
         let stamp = config_stamp(&m.store().dir(&self.name));
