@@ -142,7 +142,8 @@ pub fn concerns(event: &Event, name: &str) -> bool {
         | Event::Warning { name: n, .. }
         | Event::UsbAttached { name: n, .. }
         | Event::UsbDetached { name: n, .. }
-        | Event::UsbGone { name: n, .. } => n == name,
+        | Event::UsbGone { name: n, .. }
+        | Event::Agent { name: n, .. } => n == name,
         Event::ListChanged | Event::UsbHostChanged => true,
     }
 }

@@ -5,11 +5,15 @@
 #   OUTDIR/guest.iso    hybrid BIOS+UEFI boot image (grub-mkrescue)
 #   OUTDIR/guest.qcow2  the same image as a qcow2 disk
 #   OUTDIR/VERSION      stamp; first line "key=<hash of all inputs>"
+# With --with-agent, the initramfs also holds the static crates/hangar-test-agent as
+# /bin/hangar-test-agent (built with cargo into OUTDIR/cache/agent-target); /init starts it on
+# the com.redhat.spice.0 port.
 # Packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`;
 # nothing is installed into the system. The downloaded .debs stay in OUTDIR/cache.
 #
 # Exit status: 0 built or already up to date, 1 build failure, 2 usage,
-# 3 a required tool is missing or apt has no package lists (the message says what to run).
+# 3 a required tool (or cargo, with --with-agent) is missing or apt has no package lists
+# (the message says what to run).
 #
 # Environment: HANGAR_GUEST_KERNEL_PKG pins the kernel package (default: what
 # linux-image-amd64 depends on, e.g. linux-image-6.1.0-56-amd64).
@@ -33,14 +37,27 @@ note() {
     echo "$prog: $*" >&2
 }
 
+with_agent=no
+if [ "${1-}" = --with-agent ]; then
+    with_agent=yes
+    shift
+fi
 if [ $# -ne 1 ] || [ -z "$1" ]; then
-    echo "usage: $prog OUTDIR" >&2
+    echo "usage: $prog [--with-agent] OUTDIR" >&2
     exit 2
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 init_script="$here/init.sh"
 [ -r "$init_script" ] || die "$init_script is missing; run the script from a complete checkout"
+agent_dir="$here/../../crates/hangar-test-agent"
+agent_inputs=()
+if [ "$with_agent" = yes ]; then
+    [ -r "$agent_dir/Cargo.toml" ] || die "$agent_dir is missing; run the script from a complete checkout"
+    agent_dir=$(cd "$agent_dir" && pwd)
+    mapfile -t agent_inputs < <(cd "$agent_dir" &&
+        find Cargo.toml Cargo.lock .cargo src -type f 2>/dev/null | LC_ALL=C sort)
+fi
 
 # Each argument is "TOOL=PACKAGE" (TOOL is a command, or an absolute path that must exist).
 # Prints every missing tool with its Debian package and exits 3.
@@ -73,9 +90,17 @@ if ! flock -w 1800 9; then
     die "another build holds $OUTDIR/.lock for over 30 min; stop it or remove that build"
 fi
 
-# "Up to date" means: built by this very script + init.sh. A newer Debian kernel alone does
-# not trigger a rebuild (tests want a stable guest); delete OUTDIR/VERSION to force one.
-key=$(cat "${BASH_SOURCE[0]}" "$init_script" | sha256sum | cut -d' ' -f1)
+# "Up to date" means: built by this very script + init.sh (+ the agent's sources with
+# --with-agent). A newer Debian kernel alone does not trigger a rebuild (tests want a stable
+# guest); delete OUTDIR/VERSION to force one.
+key=$({
+    cat "${BASH_SOURCE[0]}" "$init_script"
+    echo "agent=$with_agent"
+    for f in "${agent_inputs[@]}"; do
+        echo "== $f"
+        cat "$agent_dir/$f"
+    done
+} | sha256sum | cut -d' ' -f1)
 outputs=(vmlinuz initrd.gz guest.iso guest.qcow2 VERSION)
 up_to_date() {
     local f
@@ -94,7 +119,31 @@ require_tools apt-get=apt apt-cache=apt dpkg-deb=dpkg depmod=kmod modprobe=kmod 
     /usr/lib/grub/i386-pc/boot_hybrid.img=grub-pc-bin /usr/lib/grub/x86_64-efi/linux.mod=grub-efi-amd64-bin \
     xorriso=xorriso mformat=mtools qemu-img=qemu-utils
 
+# Builds the static test agent; prints its path.
+build_agent() {
+    local cargo=${CARGO:-cargo} target="$OUTDIR/cache/agent-target" bin
+    if ! command -v "$cargo" >/dev/null 2>&1; then
+        echo "$prog: --with-agent needs cargo (Rust); install it (https://rustup.rs) or build without --with-agent" >&2
+        exit 3
+    fi
+    # From the crate's folder, in a target dir of its own; RUSTFLAGS pins static linking
+    # whatever the caller's environment says (its .cargo/config.toml says the same).
+    (cd "$agent_dir" && CARGO_TARGET_DIR="$target" RUSTFLAGS="-C target-feature=+crt-static" \
+        "$cargo" build --quiet --release --locked --target x86_64-unknown-linux-gnu) >&2 ||
+        die "building $agent_dir failed (cargo output above)"
+    bin="$target/x86_64-unknown-linux-gnu/release/hangar-test-agent"
+    [ -x "$bin" ] || die "cargo left no $bin"
+    if command -v readelf >/dev/null 2>&1 && readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
+        die "$bin is dynamically linked; the busybox guest has no C library"
+    fi
+    echo "$bin"
+}
+
 start=$(date +%s)
+agent_bin=
+if [ "$with_agent" = yes ]; then
+    agent_bin=$(build_agent)
+fi
 kernel_pkg=${HANGAR_GUEST_KERNEL_PKG:-}
 if [ -z "$kernel_pkg" ]; then
     kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
@@ -181,6 +230,9 @@ for applet in bin/sh sbin/acpid bin/stty sbin/insmod; do
 done
 
 install -m 0755 "$init_script" "$iroot/init"
+if [ -n "$agent_bin" ]; then
+    install -m 0755 "$agent_bin" "$iroot/bin/hangar-test-agent"
+fi
 cat >"$iroot/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 # busybox acpid runs this on the ACPI power button (QMP system_powerdown).
@@ -281,6 +333,7 @@ kernel_package=$kernel_pkg
 kernel_version=$kernel_version
 kernel_release=$kver
 busybox_version=$bb_version
+agent=$with_agent
 modules=$module_count
 cmdline=$KERNEL_CMDLINE
 built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)

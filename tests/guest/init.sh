@@ -18,6 +18,12 @@ SERIAL=/dev/ttyS0
 VT=/dev/tty1
 COUNTER_FILE=/run/counter
 CR=$(printf '\r')
+# Clipboard test agent (in builds made with --with-agent): its commands go through a FIFO,
+# the last text it received from the host is kept in CLIP_FILE (escaped, one line).
+AGENT=/bin/hangar-test-agent
+AGENT_IN=/run/agent.in
+AGENT_LOG=/run/agent.log
+CLIP_FILE=/run/clip
 
 # One reply line on the serial console.
 say() {
@@ -100,6 +106,41 @@ list_blk() {
     say "BLK-END"
 }
 
+# Runs the clipboard agent on the com.redhat.spice.0 port once its node exists (up to 10 s),
+# in the background. Not when a test added its own copy at /hangar-test-agent.
+start_agent() {
+    [ -x "$AGENT" ] && [ ! -e /hangar-test-agent ] || return 0
+    mkfifo "$AGENT_IN" || return 0
+    # Read-write: opening does not block, and the agent never sees end-of-file.
+    exec 4<>"$AGENT_IN"
+    (
+        port=
+        tries=0
+        while [ -z "$port" ] && [ "$tries" -lt 50 ]; do
+            for p in /sys/class/virtio-ports/*; do
+                [ -r "$p/name" ] && [ "$(cat "$p/name")" = com.redhat.spice.0 ] &&
+                    [ -c "/dev/${p##*/}" ] && port=/dev/${p##*/}
+            done
+            [ -n "$port" ] || sleep 0.2
+            tries=$((tries + 1))
+        done
+        if [ -z "$port" ]; then
+            echo "no com.redhat.spice.0 port" >"$AGENT_LOG"
+            exit 0
+        fi
+        "$AGENT" --port "$port" <"$AGENT_IN" 2>&1 | while IFS= read -r aline; do
+            printf '%s\n' "$aline" >>"$AGENT_LOG"
+            case "$aline" in
+                "HOST-CLIPBOARD "*)
+                    printf '%s\n' "${aline#HOST-CLIPBOARD }" >"$CLIP_FILE.new"
+                    mv -f "$CLIP_FILE.new" "$CLIP_FILE"
+                    ;;
+            esac
+        done
+        echo "agent exited" >>"$AGENT_LOG"
+    ) </dev/null >/dev/null 2>&1 &
+}
+
 power_off() {
     tell "HANGAR-POWEROFF"
     sync
@@ -136,6 +177,29 @@ handle() {
             ;;
         blk)
             list_blk
+            ;;
+        clipget)
+            if [ -f "$CLIP_FILE" ]; then
+                say "CLIP:$(cat "$CLIP_FILE")"
+            else
+                say "CLIP-NONE"
+            fi
+            ;;
+        clipset)
+            if [ -p "$AGENT_IN" ]; then
+                echo "grab $arg" >&4
+                say "CLIPSET:$arg"
+            else
+                say "ERR no clipboard agent"
+            fi
+            ;;
+        agentlog)
+            if [ -f "$AGENT_LOG" ]; then
+                while IFS= read -r aline; do
+                    say "AGENTLOG:$aline"
+                done <"$AGENT_LOG"
+            fi
+            say "AGENTLOG-END"
             ;;
         poweroff)
             power_off
@@ -199,6 +263,7 @@ echo 0 >"$COUNTER_FILE"
 # input that arrives until the next open (e.g. right after the boot marker).
 exec 3<>"$SERIAL"
 acpid -c /etc/acpi -l /run/acpid.log -p /run/acpid.pid
+start_agent
 stty -F "$SERIAL" 115200 raw -echo icrnl opost onlcr
 (
     while :; do

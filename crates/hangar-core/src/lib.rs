@@ -19,6 +19,7 @@
 pub mod agent;
 pub mod config;
 pub mod host;
+pub mod keymap;
 pub mod manager;
 pub mod osinfo;
 pub mod paths;

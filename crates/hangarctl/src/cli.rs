@@ -101,6 +101,27 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::usb::UsbCmd,
     },
+    /// Share the clipboard with a running VNC or headless VM (send, get, policy).
+    Clipboard {
+        vm: String,
+        #[command(subcommand)]
+        action: crate::clipboard::ClipboardCmd,
+    },
+    /// Type TEXT into a running VM as key presses, with its keyboard layout.
+    Type {
+        vm: String,
+        text: String,
+        /// Do not ask before typing long text or leaving out characters the layout lacks.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show the VM's clipboard agent (spice-vdagent) and qemu-guest-agent, with install help.
+    Agent {
+        vm: String,
+        /// Seconds to wait for spice-vdagent to answer.
+        #[arg(long, default_value_t = 3)]
+        wait: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]

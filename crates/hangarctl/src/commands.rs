@@ -164,6 +164,9 @@ pub async fn run(cli: Cli) -> CmdResult {
         }
         Command::Edit { name } => edit(&m, &name),
         Command::Usb { action } => crate::usb::run(&m, json, action).await,
+        Command::Clipboard { vm, action } => crate::clipboard::run(&m, json, &vm, action).await,
+        Command::Type { vm, text, yes } => crate::clipboard::type_text(&m, json, &vm, &text, yes).await,
+        Command::Agent { vm, wait } => crate::clipboard::agent(&m, json, &vm, wait).await,
     }
 }
 

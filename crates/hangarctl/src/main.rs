@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 failure, 2 usage error (clap's own).
 
 mod cli;
+mod clipboard;
 mod commands;
 mod console;
 mod output;

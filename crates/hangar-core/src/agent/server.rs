@@ -72,6 +72,8 @@ pub enum AgentEvent {
     GuestAgentGone,
     /// Text the guest copied (LF line ends).
     GuestClipboardText(String),
+    /// The guest pasted: the host's text (`bytes` long) was handed over.
+    HostTextSent { bytes: usize },
     /// Something the user should know (e.g. the guest's clipboard is over the limit).
     Error(AgentError),
 }
@@ -90,6 +92,7 @@ enum Command {
     OfferText(String),
     Withdraw,
     RequestText(oneshot::Sender<Result<String, AgentError>>),
+    AskText(oneshot::Sender<Result<String, AgentError>>),
     Monitors(MonitorsConfig, oneshot::Sender<Result<(), AgentError>>),
     GuestPort { open: bool },
     Shutdown,
@@ -176,8 +179,22 @@ impl AgentHandle {
 
     /// The text the guest copied last (already fetched, or fetched now).
     pub async fn request_guest_text(&self) -> Result<String, AgentError> {
+        self.guest_text(Command::RequestText).await
+    }
+
+    /// Like [`AgentHandle::request_guest_text`], but asks the guest even when this connection
+    /// has not seen it copy: a new connection (e.g. a short-lived CLI) misses grabs made
+    /// before it. A guest agent that owns no text answers "nothing" ([`AgentError::NoGuestText`]).
+    pub async fn ask_guest_text(&self) -> Result<String, AgentError> {
+        self.guest_text(Command::AskText).await
+    }
+
+    async fn guest_text(
+        &self,
+        command: fn(oneshot::Sender<Result<String, AgentError>>) -> Command,
+    ) -> Result<String, AgentError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::RequestText(tx))?;
+        self.send(command(tx))?;
         match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(AgentError::Stopped),
@@ -350,6 +367,14 @@ impl Driver {
                 }
             }
         };
+        if let Exit::Shutdown = exit {
+            // Hand over what is queued (e.g. the answer to the guest's paste) before closing.
+            if session.has_output() {
+                let _ = out_tx.send(session.take_output());
+            }
+            drop(out_tx);
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, &mut writer).await;
+        }
         writer.abort();
         self.clip.forget_guest(match exit {
             Exit::Shutdown => AgentError::Stopped,
@@ -390,7 +415,7 @@ impl Driver {
                 self.clip.host_text = None;
                 self.clip.host_is_owner = false;
             }
-            Command::RequestText(tx) => {
+            Command::RequestText(tx) | Command::AskText(tx) => {
                 let _ = tx.send(Err(not_connected()));
             }
             Command::Monitors(_, tx) => {
@@ -429,6 +454,14 @@ impl Driver {
                 session.release(Selection::CLIPBOARD);
             }
             Command::RequestText(tx) => self.request_text(session, tx),
+            Command::AskText(tx) => {
+                // Presume the guest owns text; its "nothing" answer resolves NoGuestText.
+                let unknown = self.clip.guest_text.is_none() && !self.clip.host_is_owner;
+                if unknown && self.policy.guest_to_host && session.guest_active() {
+                    self.clip.guest_has_text = true;
+                }
+                self.request_text(session, tx)
+            }
             Command::Monitors(config, tx) => {
                 let _ = tx.send(session.monitors_config(&config));
             }
@@ -524,9 +557,9 @@ impl Driver {
                     .host_text
                     .as_deref()
                     .filter(|_| selection == Selection::CLIPBOARD && kind == ClipboardType::UTF8_TEXT);
-                match text.map(|t| session.clipboard(selection, kind, t.as_bytes())) {
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => {
+                match text.map(|t| (t.len(), session.clipboard(selection, kind, t.as_bytes()))) {
+                    Some((bytes, Ok(()))) => self.emit(AgentEvent::HostTextSent { bytes }),
+                    Some((_, Err(e))) => {
                         session.refuse_request(selection);
                         self.emit(AgentEvent::Error(e));
                     }

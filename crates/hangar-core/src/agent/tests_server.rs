@@ -340,3 +340,41 @@ async fn without_qemu_requests_fail_clearly() {
     ));
     handle.offer_text("kept for later".into()).unwrap();
 }
+
+#[tokio::test]
+async fn a_new_connection_can_ask_for_text_copied_before_it() {
+    let (_dir, _path, listener, handle) = setup(Policy::default());
+    let mut events = handle.subscribe();
+    let mut g = FakeGuest::start(&listener).await;
+    guest_active(&handle).await;
+    // No grab seen on this connection: a plain request knows of nothing, asking does ask.
+    assert_eq!(handle.request_guest_text().await, Err(AgentError::NoGuestText));
+    let asked = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.ask_guest_text().await }
+    });
+    assert_eq!(
+        g.recv().await,
+        Message::ClipboardRequest {
+            selection: CB,
+            kind: TEXT
+        }
+    );
+    g.send(g.guest.clipboard(CB, TEXT, b"copied earlier")).await;
+    assert_eq!(asked.await.unwrap(), Ok("copied earlier".into()));
+    // Once the host owns the guest's clipboard there is nothing to ask for.
+    let asked = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            handle.offer_text("host text".into()).unwrap();
+            handle.ask_guest_text().await
+        }
+    });
+    assert!(matches!(g.recv().await, Message::ClipboardGrab { .. }));
+    assert_eq!(asked.await.unwrap(), Err(AgentError::NoGuestText));
+    // The guest pastes the host's text: reported with its size.
+    g.send(g.guest.request(CB, TEXT)).await;
+    assert!(matches!(g.recv().await, Message::Clipboard { data, .. } if data == b"host text"));
+    let sent = event(&mut events, |e| matches!(e, AgentEvent::HostTextSent { .. })).await;
+    assert_eq!(sent, AgentEvent::HostTextSent { bytes: 9 });
+}

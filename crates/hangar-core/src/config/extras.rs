@@ -110,6 +110,47 @@ impl Default for ClipboardConfig {
     }
 }
 
+/// Keyboard input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputConfig {
+    /// The keyboard layout the guest uses, for typing text into it (`us`, `gb`, `de`, `fr`).
+    pub keyboard_layout: String,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            keyboard_layout: crate::keymap::Layout::default().name().into(),
+        }
+    }
+}
+
+impl InputConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if crate::keymap::Layout::from_name(&self.keyboard_layout).is_none() {
+            return Err(ConfigError::invalid(
+                "input.keyboard_layout",
+                format!(
+                    "{:?} is not a known keyboard layout; use one of {}",
+                    self.keyboard_layout,
+                    crate::keymap::Layout::names()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The layout (US when the name is unknown; `validate` refuses those).
+    pub fn layout(&self) -> crate::keymap::Layout {
+        crate::keymap::Layout::from_name(&self.keyboard_layout).unwrap_or_default()
+    }
+
+    pub(super) fn is_default(&self) -> bool {
+        *self == InputConfig::default()
+    }
+}
+
 /// Guest agent channels and serial console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -141,6 +182,22 @@ pub struct AdvancedConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyboard_layouts_are_checked() {
+        assert_eq!(InputConfig::default().keyboard_layout, "us");
+        let fr = InputConfig {
+            keyboard_layout: "fr".into(),
+        };
+        assert!(fr.validate().is_ok());
+        assert_eq!(fr.layout(), crate::keymap::Layout::Fr);
+        let bad = InputConfig {
+            keyboard_layout: "azerty".into(),
+        };
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.field(), Some("input.keyboard_layout"));
+        assert!(e.to_string().contains("use one of us, gb, de, fr"), "{e}");
+    }
 
     #[test]
     fn vid_pid_and_port_shapes() {

@@ -56,6 +56,8 @@ pub struct VmConfig {
     pub clipboard: ClipboardConfig,
     #[serde(default)]
     pub channels: ChannelsConfig,
+    #[serde(default, skip_serializing_if = "InputConfig::is_default")]
+    pub input: InputConfig,
     #[serde(default)]
     pub advanced: AdvancedConfig,
 }
@@ -112,6 +114,7 @@ impl VmConfig {
             usb: UsbConfig::default(),
             clipboard: ClipboardConfig::default(),
             channels: ChannelsConfig::default(),
+            input: InputConfig::default(),
             advanced: AdvancedConfig::default(),
         }
     }
@@ -199,6 +202,7 @@ impl VmConfig {
             ));
         }
         self.usb.validate()?;
+        self.input.validate()?;
         Ok(())
     }
 

@@ -36,6 +36,8 @@ pub enum Update {
     RemoveUsbRule(UsbRule),
     SetClipboard(ClipboardConfig),
     SetChannels(ChannelsConfig),
+    /// `[input] keyboard_layout` (`us`, `gb`, `de`, `fr`).
+    SetKeyboardLayout(String),
     SetAdvanced(AdvancedConfig),
 }
 
@@ -55,6 +57,7 @@ impl Update {
             Update::Rename(_) | Update::SetDescription(_) | Update::SetOs(_) => Effect::Now,
             Update::SetCdromMedium(_) | Update::SetClipboard(_) | Update::SetUntrusted(_) => Effect::Now,
             Update::AddUsbRule(_) | Update::RemoveUsbRule(_) => Effect::Now,
+            Update::SetKeyboardLayout(_) => Effect::Now,
             _ => Effect::NextBoot,
         }
     }
@@ -126,6 +129,7 @@ impl VmConfig {
             Update::RemoveUsbRule(r) => c.usb.rules.retain(|x| x != r),
             Update::SetClipboard(cb) => c.clipboard = *cb,
             Update::SetChannels(ch) => c.channels = *ch,
+            Update::SetKeyboardLayout(l) => c.input.keyboard_layout = l.clone(),
             Update::SetAdvanced(a) => c.advanced = a.clone(),
         }
         c.validate()?;
@@ -179,5 +183,25 @@ mod tests {
         );
         assert_eq!(Update::SetCdromMedium(None).effect(), Effect::Now);
         assert_eq!(Update::SetMemoryMib(1).effect(), Effect::NextBoot);
+    }
+
+    #[test]
+    fn keyboard_layout_edit() {
+        let c = VmConfig::new("k")
+            .update(&Update::SetKeyboardLayout("de".into()))
+            .unwrap();
+        assert_eq!(c.input.keyboard_layout, "de");
+        assert!(
+            c.to_toml().contains("[input]\nkeyboard_layout = \"de\""),
+            "{}",
+            c.to_toml()
+        );
+        assert!(
+            !VmConfig::new("k").to_toml().contains("[input]"),
+            "the default is not written"
+        );
+        let e = c.update(&Update::SetKeyboardLayout("dvorak".into())).unwrap_err();
+        assert_eq!(e.field(), Some("input.keyboard_layout"));
+        assert_eq!(Update::SetKeyboardLayout("fr".into()).effect(), Effect::Now);
     }
 }

@@ -5,6 +5,7 @@
 //! Hangar process finds VMs started by another one), and changes arrive as QMP events through a
 //! watcher ([`Manager::watch`]) instead of polling.
 
+mod clipboard;
 mod clone;
 mod create;
 mod discover;
@@ -13,6 +14,7 @@ mod guest;
 mod lifecycle;
 mod media;
 mod snapshot;
+mod typing;
 mod usb;
 mod watch;
 
@@ -23,11 +25,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+pub use clipboard::{agent_install_hint, AgentState, ClipboardError, SPICE_GUEST_TOOLS_URL, VDAGENT_PORT_ID};
 pub use create::{random_mac, CreateRequest, DiskSource};
 pub use error::{ManagerError, Result};
 pub use guest::{GuestInfo, GUEST_AGENT_PROBE_TIMEOUT, GUEST_AGENT_QUERY_TIMEOUT};
 pub use lifecycle::{StartOptions, StartReport, StopMode};
 pub use snapshot::SnapshotEntry;
+pub use typing::{TypeError, TypeReport, TYPE_CONFIRM_CHARS, TYPE_MAX_CHARS};
 pub use usb::{
     find_attached, AttachBy, AttachedUsb, PassthroughError, RuleAttempt, UsbWatch, USB_DETACH_TIMEOUT,
 };
@@ -105,6 +109,8 @@ pub enum Event {
     UsbGone { name: String, id: String },
     /// Host USB devices were plugged in or unplugged: refresh device lists.
     UsbHostChanged,
+    /// The clipboard agent of a VM whose clipboard this process shares changed state.
+    Agent { name: String, status: AgentState },
 }
 
 /// A VM as listed.
@@ -130,6 +136,8 @@ struct Inner {
     watched: Mutex<std::collections::HashSet<String>>,
     /// Where host USB devices are read (see [`Manager::with_usb_root`]).
     usb: Mutex<usb::UsbSetup>,
+    /// Clipboards this process shares (see [`Manager::clipboard`]).
+    clipboards: clipboard::Registry,
 }
 
 impl std::fmt::Debug for Manager {
@@ -151,6 +159,7 @@ impl Manager {
                 events,
                 watched: Mutex::default(),
                 usb: Mutex::default(),
+                clipboards: clipboard::Registry::default(),
             }),
         }
     }
