@@ -34,6 +34,8 @@ use support::Session;
 
 const VM: &str = "con";
 const HEADLESS: &str = "hl";
+/// How long the guest needs after its boot marker before tty1 reads keys reliably.
+const GUEST_SETTLE: Duration = Duration::from_secs(3);
 
 #[test]
 fn console_follows_the_vm_and_forwards_input() {
@@ -55,13 +57,17 @@ fn console_follows_the_vm_and_forwards_input() {
     // Off, then started by another process.
     let app = App::start(&s, VM);
     app.log.wait(r#"phase="off""#, 0, Duration::from_secs(30));
+    assert!(app.shows("The Virtual Machine Is Off"), "off page missing");
+    std::thread::sleep(Duration::from_secs(1));
     s.screenshot("off");
     let mark = app.log.len();
     s.ctl(&["start", VM]);
     app.log
         .wait(r#"phase="connected""#, mark, Duration::from_secs(30));
     s.wait_serial(VM, "HANGAR-BOOT-OK", 1, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(800));
+    // tty1's reader starts in the background around the boot marker; keys typed in the first
+    // moment after it are lost by the guest itself (also with QMP send-key).
+    std::thread::sleep(GUEST_SETTLE);
     s.screenshot("connected");
     app.assert_shows_guest(&s);
 
@@ -70,7 +76,7 @@ fn console_follows_the_vm_and_forwards_input() {
     app.click_screen(&s);
     app.log.wait("grabbed=true", mark, Duration::from_secs(10));
     assert!(
-        app.has("Press Ctrl+Alt to release"),
+        app.shows("Press Ctrl+Alt to release"),
         "grab hint missing while grabbed"
     );
     s.screenshot("grabbed");
@@ -112,7 +118,7 @@ fn console_follows_the_vm_and_forwards_input() {
     let mark = app.log.len();
     s.ctl(&["reset", VM]);
     s.wait_serial(VM, "HANGAR-BOOT-OK", 2, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(GUEST_SETTLE);
     let after = app.log.since(mark);
     assert!(
         !after.contains(r#"phase="off""#),
@@ -123,7 +129,11 @@ fn console_follows_the_vm_and_forwards_input() {
         Some("connected"),
         "log:\n{after}"
     );
+    let mark = app.log.len();
+    s.xdo(&["key", "ctrl+alt"]);
+    app.log.wait("grabbed=false", mark, Duration::from_secs(10));
     app.click_screen(&s);
+    app.log.wait("grabbed=true", mark, Duration::from_secs(10));
     s.type_line(VM, "after reset");
     app.assert_shows_guest(&s);
     let mark = app.log.len();
@@ -165,10 +175,7 @@ fn console_follows_the_vm_and_forwards_input() {
     // A VM without a display.
     let app = App::start(&s, HEADLESS);
     app.log.wait(r#"phase="headless""#, 0, Duration::from_secs(30));
-    assert!(
-        app.has(&format!("hangarctl console {HEADLESS}")),
-        "serial console command missing"
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(app.shows("No Display"), "headless page missing");
+    std::thread::sleep(Duration::from_secs(1));
     s.screenshot("headless");
 }

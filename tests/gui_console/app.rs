@@ -120,6 +120,11 @@ impl App {
         self.atspi("has", &self.title, name).is_some()
     }
 
+    /// Waits up to 10 s for a widget named so to appear.
+    pub fn shows(&self, name: &str) -> bool {
+        wait_for(Duration::from_secs(10), || self.has(name).then_some(())).is_some()
+    }
+
     /// Runs the first accessible action of the widget named so (anywhere in the app).
     pub fn activate(&self, name: &str) {
         let done = wait_for(Duration::from_secs(10), || self.atspi("activate", "-", name));

@@ -280,7 +280,7 @@ impl Session {
             let before = self.serial(vm).matches(&needle).count();
             self.xdo(&["type", "--delay", "60", text]);
             self.xdo(&["key", "Return"]);
-            let seen = wait_for(Duration::from_secs(8), || {
+            let seen = wait_for(Duration::from_secs(15), || {
                 (self.serial(vm).matches(&needle).count() > before).then_some(())
             });
             if seen.is_some() {

@@ -19,6 +19,7 @@ pub struct Actions {
     connected_only: Vec<gio::SimpleAction>,
     pub resize_guest: gio::SimpleAction,
     pub screenshot: gio::SimpleAction,
+    fullscreen: gio::SimpleAction,
     pub fullscreen_shortcut: gtk::Shortcut,
 }
 
@@ -103,7 +104,7 @@ impl Actions {
             simple(&group, "release", input, || ConsoleInput::Release),
         ];
         let screenshot = simple(&group, "screenshot", input, || ConsoleInput::Screenshot);
-        simple(&group, "fullscreen", input, || ConsoleInput::ToggleFullscreen);
+        let fullscreen = simple(&group, "fullscreen", input, || ConsoleInput::ToggleFullscreen);
         simple(&group, "detach", input, || ConsoleInput::ToggleDetached);
 
         let fullscreen_shortcut = gtk::Shortcut::new(
@@ -115,18 +116,21 @@ impl Actions {
             connected_only,
             resize_guest,
             screenshot,
+            fullscreen,
             fullscreen_shortcut,
         };
-        actions.set_connected(false);
+        actions.set_connected(false, false);
         actions
     }
 
-    /// Enables what needs a live display.
-    pub fn set_connected(&self, connected: bool) {
+    /// Enables what needs a live display. Fullscreen stays available while in fullscreen, so
+    /// that a console that lost its display can always be left.
+    pub fn set_connected(&self, connected: bool, fullscreen: bool) {
         for action in &self.connected_only {
             action.set_enabled(connected);
         }
         self.screenshot.set_enabled(connected);
+        self.fullscreen.set_enabled(connected || fullscreen);
     }
 
     /// The shortcut controller for `widget` (zoom keys and the fullscreen key).

@@ -79,7 +79,7 @@ impl Console {
 
     fn set_detach_button(&self, detached: bool) {
         let (icon, text) = if detached {
-            ("window-restore-symbolic", gettext("Show in Main Window"))
+            ("view-restore-symbolic", gettext("Show in Main Window"))
         } else {
             ("window-new-symbolic", gettext("Open in New Window"))
         };

@@ -214,7 +214,10 @@ impl Console {
         }
         self.w.pages.set_visible_child_name(name);
         let connected = phase == Phase::Connected;
-        self.actions.set_connected(connected);
+        self.actions.set_connected(connected, self.fullscreen);
+        for menu in &self.w.menus {
+            menu.set_sensitive(connected);
+        }
         if connected && self.w.content.is_mapped() {
             self.w.view.grab_focus();
         }

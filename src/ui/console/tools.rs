@@ -27,6 +27,8 @@ impl Console {
             return;
         }
         self.fullscreen = on;
+        self.actions
+            .set_connected(self.phase == super::Phase::Connected, on);
         tracing::info!(vm = %self.name, fullscreen = on, "console fullscreen");
         self.w.toolbar.set_visible(!on);
         if let Some(d) = &self.detached {

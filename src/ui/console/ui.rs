@@ -35,6 +35,8 @@ pub struct Widgets {
     pub error: adw::StatusPage,
     pub fullscreen_button: gtk::Button,
     pub detach_button: gtk::Button,
+    /// Send Key and View: usable only with a live display.
+    pub menus: [gtk::MenuButton; 2],
     /// Room for the Clipboard and USB menus of later issues; empty for now.
     pub extra_menus: gtk::Box,
     pub bar: OverlayBar,
@@ -44,7 +46,13 @@ pub struct Widgets {
 /// application style sheet so that the console is self-contained).
 const CSS: &str = "
 .console-toolbar { border-bottom: 1px solid alpha(currentColor, 0.15); }
-.console-osd-bar { background-color: rgba(0, 0, 0, 0.75); color: white; border-radius: 12px; padding: 4px; }
+.console-osd-bar {
+  background-color: rgba(36, 36, 36, 0.85);
+  color: white;
+  border: 1px solid rgba(255, 255, 255, 0.15);
+  border-radius: 12px;
+  padding: 4px;
+}
 .console-osd-bar button { color: white; }
 ";
 
@@ -59,6 +67,9 @@ fn install_css() {
         return;
     };
     let provider = gtk::CssProvider::new();
+    provider.connect_parsing_error(|_, section, error| {
+        tracing::warn!(%section, "console style sheet: {error}");
+    });
     provider.load_from_data(CSS);
     gtk::style_context_add_provider_for_display(
         &display,
@@ -208,20 +219,23 @@ fn view_menu() -> gio::Menu {
     menu
 }
 
-fn toolbar(view_tooltip_fullscreen: &str) -> (gtk::Box, gtk::Label, gtk::Box, gtk::Button, gtk::Button) {
+struct Toolbar {
+    bar: gtk::Box,
+    grab_hint: gtk::Label,
+    extra_menus: gtk::Box,
+    detach: gtk::Button,
+    fullscreen: gtk::Button,
+    menus: [gtk::MenuButton; 2],
+}
+
+fn toolbar(view_tooltip_fullscreen: &str) -> Toolbar {
     let bar = gtk::Box::new(gtk::Orientation::Horizontal, 0);
     bar.add_css_class("toolbar");
     bar.add_css_class("console-toolbar");
-    bar.append(&menu_button(
-        "input-keyboard-symbolic",
-        &gettext("Send Key"),
-        &send_key_menu(),
-    ));
-    bar.append(&menu_button(
-        "zoom-fit-best-symbolic",
-        &gettext("View"),
-        &view_menu(),
-    ));
+    let send = menu_button("input-keyboard-symbolic", &gettext("Send Key"), &send_key_menu());
+    bar.append(&send);
+    let view = menu_button("zoom-fit-best-symbolic", &gettext("View"), &view_menu());
+    bar.append(&view);
     bar.append(&icon_button(
         "camera-photo-symbolic",
         &gettext("Take Screenshot"),
@@ -254,7 +268,14 @@ fn toolbar(view_tooltip_fullscreen: &str) -> (gtk::Box, gtk::Label, gtk::Box, gt
         "console.fullscreen",
     );
     bar.append(&fullscreen);
-    (bar, grab_hint, extra_menus, detach, fullscreen)
+    Toolbar {
+        bar,
+        grab_hint,
+        extra_menus,
+        detach,
+        fullscreen,
+        menus: [send, view],
+    }
 }
 
 fn status_page(icon: &str, title: &str, description: &str) -> adw::StatusPage {
@@ -374,7 +395,14 @@ fn fullscreen_bar() -> (gtk::Box, Vec<gtk::MenuButton>) {
 pub fn build(root: &gtk::Stack, vm: &str, fullscreen_key: &str, input: &Sender<ConsoleInput>) -> Widgets {
     install_css();
     let fullscreen_tip = i18n_f("Fullscreen ({})", &[&keys::hotkey_label(fullscreen_key)]);
-    let (toolbar, grab_hint, extra_menus, detach_button, fullscreen_button) = toolbar(&fullscreen_tip);
+    let Toolbar {
+        bar: toolbar,
+        grab_hint,
+        extra_menus,
+        detach: detach_button,
+        fullscreen: fullscreen_button,
+        menus,
+    } = toolbar(&fullscreen_tip);
 
     let pages = gtk::Stack::builder()
         .transition_type(gtk::StackTransitionType::Crossfade)
@@ -451,6 +479,7 @@ pub fn build(root: &gtk::Stack, vm: &str, fullscreen_key: &str, input: &Sender<C
         error,
         fullscreen_button,
         detach_button,
+        menus,
         extra_menus,
         bar,
     }
