@@ -39,7 +39,7 @@ impl Log {
     /// The phase of the last "console phase" line.
     pub fn last_phase(&self) -> Option<String> {
         let text = self.text();
-        let line = text.lines().filter(|l| l.contains("console phase")).last()?;
+        let line = text.lines().rev().find(|l| l.contains("console phase"))?;
         let start = line.find("phase=\"")? + 7;
         let rest = &line[start..];
         Some(rest[..rest.find('"')?].to_owned())

@@ -19,6 +19,9 @@ pub fn at_top_edge(y: f64) -> bool {
     y.is_finite() && y <= EDGE
 }
 
+/// The window whose pointer is watched, and the controller added to it.
+type EdgeWatch = (glib::WeakRef<gtk::Window>, gtk::EventControllerMotion);
+
 #[derive(Default)]
 struct State {
     active: Cell<bool>,
@@ -33,7 +36,7 @@ pub struct OverlayBar {
     overlay: gtk::Overlay,
     /// Pointer watch on the window that holds the console (the pointer at the very top of a
     /// fullscreen window may be above the overlay, on the window's frame).
-    edge: Rc<RefCell<Option<(glib::WeakRef<gtk::Window>, gtk::EventControllerMotion)>>>,
+    edge: Rc<RefCell<Option<EdgeWatch>>>,
     menus: Rc<Vec<gtk::MenuButton>>,
     state: Rc<State>,
 }
@@ -193,7 +196,7 @@ impl OverlayBar {
 struct WeakBar {
     revealer: glib::WeakRef<gtk::Revealer>,
     overlay: glib::WeakRef<gtk::Overlay>,
-    edge: std::rc::Weak<RefCell<Option<(glib::WeakRef<gtk::Window>, gtk::EventControllerMotion)>>>,
+    edge: std::rc::Weak<RefCell<Option<EdgeWatch>>>,
     menus: std::rc::Weak<Vec<gtk::MenuButton>>,
     state: std::rc::Weak<State>,
 }
