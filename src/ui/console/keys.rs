@@ -114,13 +114,32 @@ pub fn chord_label(spec: &str) -> String {
     words.join("+")
 }
 
-/// A hotkey setting in GTK accelerator syntax (`F11`, `<Shift>F12`) as people read it. Falls
-/// back to the setting itself when GTK cannot parse it.
+/// A hotkey setting in GTK accelerator syntax (`F11`, `<Shift>F12`) as people read it
+/// (`F11`, `Shift+F12`). Works without a display; unknown modifiers are shown as written.
 pub fn hotkey_label(spec: &str) -> String {
-    match gtk::accelerator_parse(spec) {
-        Some((key, mods)) => gtk::accelerator_get_label(key, mods).to_string(),
-        None => spec.to_owned(),
+    let mut rest = spec.trim();
+    let mut words: Vec<String> = Vec::new();
+    while let Some(open) = rest.strip_prefix('<') {
+        let Some((modifier, after)) = open.split_once('>') else {
+            return spec.to_owned();
+        };
+        let word = match modifier.to_ascii_lowercase().as_str() {
+            "control" | "ctrl" | "ctl" | "primary" => gettext("Ctrl"),
+            "shift" => gettext("Shift"),
+            "alt" | "mod1" => gettext("Alt"),
+            "super" => gettext("Super"),
+            "meta" => gettext("Meta"),
+            "hyper" => gettext("Hyper"),
+            other => other.to_owned(),
+        };
+        words.push(word);
+        rest = after;
     }
+    if rest.is_empty() {
+        return spec.to_owned();
+    }
+    words.push(key_label(rest));
+    words.join("+")
 }
 
 #[cfg(test)]
@@ -169,9 +188,11 @@ mod tests {
     }
 
     #[test]
-    fn hotkeys_use_gtk_labels_and_survive_garbage() {
+    fn hotkeys_read_like_people_say_them_and_survive_garbage() {
         assert_eq!(hotkey_label("F11"), "F11");
         assert_eq!(hotkey_label("<Shift>F12"), "Shift+F12");
         assert_eq!(hotkey_label("<Bogus>"), "<Bogus>");
+        assert_eq!(hotkey_label("<Primary><Alt>Page_Up"), "Ctrl+Alt+Page Up");
+        assert_eq!(hotkey_label("<Shift"), "<Shift");
     }
 }
