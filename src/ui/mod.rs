@@ -1,6 +1,7 @@
 //! Widgets of the main window and its dialogs.
 
 pub mod about;
+pub mod console;
 pub mod details;
 pub mod dialogs;
 pub mod library;

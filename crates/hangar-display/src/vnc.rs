@@ -86,6 +86,12 @@ impl VncBackend {
             absolute: Cell::new(true),
         };
         backend.connect_signals(sink);
+        // Ask for a shared session: gvnc's default is exclusive, and QEMU then disconnects every
+        // other client (a second Hangar window, a viewer), which would reconnect and so throw
+        // this one out in turn.
+        if let Err(e) = conn.set_shared(true) {
+            tracing::warn!("vnc: cannot ask for a shared session: {e}");
+        }
         let fd = stream.into_raw_fd();
         if let Err(e) = conn.open_fd(fd) {
             // gvnc did not take the descriptor: close it here.

@@ -1,18 +1,16 @@
-//! The three areas of the VM page, each made by one function: the console (the display
-//! widget), the details (hardware editor) and the snapshots view.
+//! The three areas of the VM page, each made by one function: the console (display widget,
+//! toolbar and life cycle), the details (hardware editor) and the snapshots view.
 
 use std::any::Any;
 
 use adw::prelude::*;
-use hangar_core::config::DisplayKind;
-use hangar_core::manager::{Event, Manager, VmState};
+use hangar_core::manager::{Event, Manager};
 use relm4::Sender;
 use relm4::{Component, ComponentController};
 
 use super::{ChildOutput, VmPageMsg};
-use crate::error::UserError;
-use crate::i18n::gettext;
 use crate::settings::Prefs;
+use crate::ui::console::{Console, ConsoleInit, ConsoleInput, ConsoleOutput};
 use crate::ui::details::{Details, DetailsInit, DetailsInput, DetailsOutput};
 use crate::ui::snapshots::{Snapshots, SnapshotsInit, SnapshotsInput, SnapshotsOutput};
 
@@ -51,47 +49,28 @@ impl std::fmt::Debug for Child {
     }
 }
 
-/// The console area: the VM's screen over VNC or SPICE, connected whenever the VM runs.
-pub fn console(manager: &Manager, name: &str, _prefs: &Prefs, out: &Sender<VmPageMsg>) -> Child {
-    let view = hangar_display::DisplayView::new();
-    view.set_hexpand(true);
-    view.set_vexpand(true);
-    view.set_focusable(true);
-    let connect = {
-        let (view, manager, name, out) = (view.clone(), manager.clone(), name.to_owned(), out.clone());
-        move || {
-            if manager.pid(&name).is_none() {
-                return;
-            }
-            let Ok(config) = manager.store().load(&name) else {
-                return;
-            };
-            let rt = manager.runtime(&name);
-            let result = match config.display.kind {
-                DisplayKind::Vnc => view.connect_vnc_unix(&rt.vnc),
-                DisplayKind::Spice => view.connect_spice_unix(&rt.spice),
-                DisplayKind::None => return,
-            };
-            if let Err(e) = result {
-                let err = UserError::from_error(gettext("Could not connect to the console"), &e);
-                out.emit(VmPageMsg::Child(ChildOutput::Error(err)));
-            }
-        }
+/// The console area: the VM's screen over VNC or SPICE with its toolbar and life cycle
+/// (see [`crate::ui::console`]).
+pub fn console(manager: &Manager, name: &str, prefs: &Prefs, out: &Sender<VmPageMsg>) -> Child {
+    let init = ConsoleInit {
+        manager: manager.clone(),
+        name: name.to_owned(),
+        prefs: prefs.clone(),
     };
-    connect();
-    let disconnect = view.clone();
-    let deliver = move |event: Event| match event {
-        Event::State {
-            state: VmState::Running,
-            ..
-        } => connect(),
-        Event::State {
-            state: VmState::Stopped,
-            ..
-        } => disconnect.disconnect(),
-        _ => {}
-    };
-    Child::new(view, deliver, ())
+    let controller = Console::builder().launch(init).forward(out, |o| {
+        VmPageMsg::Child(match o {
+            ConsoleOutput::Error(e) => ChildOutput::Error(e),
+            ConsoleOutput::Notify(t) => ChildOutput::Notify(t),
+            ConsoleOutput::SetFullscreen(on) => ChildOutput::SetFullscreen(on),
+            ConsoleOutput::Start => ChildOutput::Start,
+        })
+    });
+    let input = controller.sender().clone();
+    Child::new(
+        controller.widget().clone(),
+        move |ev| input.emit(ConsoleInput::VmEvent(ev)),
+        controller,
+    )
 }
 
 /// The details area: the VM's settings. `pending_install`: show the "Begin Installation" bar.
