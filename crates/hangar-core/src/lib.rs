@@ -20,6 +20,7 @@ pub mod agent;
 pub mod config;
 pub mod host;
 pub mod keymap;
+mod lines;
 pub mod manager;
 pub mod osinfo;
 pub mod paths;

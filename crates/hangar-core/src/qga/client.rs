@@ -323,7 +323,7 @@ impl Conn {
         frame.extend(encode_command(name, serde_json::json!({ "id": id })));
         self.write(name, &frame).await?;
         loop {
-            let skipped = self.reader.skip_past_sentinel().await;
+            let skipped = self.reader.skip_past(SENTINEL).await;
             skipped.map_err(|e| self.read_error(name, e))?;
             let line = match self.reader.next_line().await {
                 Ok(line) => line,

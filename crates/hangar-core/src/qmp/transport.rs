@@ -6,78 +6,13 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 
 /// Largest QMP message accepted from QEMU (without its newline).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
-const READ_CHUNK: usize = 64 * 1024;
-
-/// Why no further line can be read.
-#[derive(Debug)]
-pub(crate) enum ReadError {
-    /// The peer closed the stream (a partial last line counts as closed too).
-    Eof,
-    /// A line exceeded the size limit.
-    TooLong { limit: usize },
-    /// The read itself failed.
-    Io(io::Error),
-}
-
-/// Splits a byte stream into lines, refusing lines longer than a limit.
-pub(crate) struct LineReader<R> {
-    inner: R,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already known to contain no newline.
-    scanned: usize,
-    limit: usize,
-}
-
-impl<R: AsyncRead + Unpin> LineReader<R> {
-    pub(crate) fn new(inner: R, limit: usize) -> Self {
-        LineReader {
-            inner,
-            buf: Vec::new(),
-            scanned: 0,
-            limit,
-        }
-    }
-
-    /// Next non-blank line, without its line terminator. Cancel-safe.
-    pub(crate) async fn next_line(&mut self) -> Result<Vec<u8>, ReadError> {
-        loop {
-            if let Some(off) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
-                let end = self.scanned + off;
-                if end > self.limit {
-                    return Err(ReadError::TooLong { limit: self.limit });
-                }
-                let rest = self.buf.split_off(end + 1);
-                let mut line = std::mem::replace(&mut self.buf, rest);
-                self.scanned = 0;
-                line.truncate(end);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                return Ok(line);
-            }
-            self.scanned = self.buf.len();
-            if self.buf.len() > self.limit {
-                return Err(ReadError::TooLong { limit: self.limit });
-            }
-            self.buf.reserve(READ_CHUNK);
-            match self.inner.read_buf(&mut self.buf).await {
-                Ok(0) => return Err(ReadError::Eof),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ReadError::Io(e)),
-            }
-        }
-    }
-}
+pub(crate) use crate::lines::{LineReader, ReadError};
 
 /// Serialises one command as a QMP line with our `id`.
 pub(crate) fn encode_command(
@@ -158,49 +93,6 @@ async fn send_with_fd(stream: &UnixStream, frame: &[u8], fd: BorrowedFd<'_>) -> 
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
-    use tokio::io::AsyncWriteExt;
-
-    async fn reader_for(data: &'static [u8], limit: usize) -> LineReader<tokio::io::DuplexStream> {
-        let (mut a, b) = tokio::io::duplex(1024 * 1024);
-        a.write_all(data).await.unwrap();
-        drop(a);
-        LineReader::new(b, limit)
-    }
-
-    #[tokio::test]
-    async fn splits_lines_strips_crlf_and_blank_lines() {
-        let mut r = reader_for(b"{\"a\":1}\r\n\r\n  \n{\"b\":2}\n{\"c\"", 1024).await;
-        assert_eq!(r.next_line().await.unwrap(), b"{\"a\":1}");
-        assert_eq!(r.next_line().await.unwrap(), b"{\"b\":2}");
-        assert!(matches!(r.next_line().await, Err(ReadError::Eof)));
-    }
-
-    #[tokio::test]
-    async fn refuses_oversized_line_with_and_without_newline() {
-        let mut r = reader_for(b"0123456789abcdef\n", 8).await;
-        assert!(matches!(
-            r.next_line().await,
-            Err(ReadError::TooLong { limit: 8 })
-        ));
-        let (mut a, b) = tokio::io::duplex(64);
-        let mut r = LineReader::new(b, 100);
-        // Writer keeps the stream open: the reader must stop on size, not wait for a newline.
-        let writer = tokio::spawn(async move {
-            let chunk = [b'x'; 32];
-            for _ in 0..10 {
-                if a.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
-            a
-        });
-        assert!(matches!(
-            r.next_line().await,
-            Err(ReadError::TooLong { limit: 100 })
-        ));
-        drop(r);
-        writer.await.unwrap();
-    }
 
     #[test]
     fn encodes_command_with_id() {
