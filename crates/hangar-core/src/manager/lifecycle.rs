@@ -222,11 +222,20 @@ impl Manager {
             }
             tracing::info!(vm = name, "guest did not power off within {timeout:?}; forcing");
         }
-        // Ask QEMU to quit (it flushes disks), then insist.
+        // Ask QEMU to quit (it flushes disks), then insist. When the monitor could not take the
+        // request there is nothing to wait for: go to SIGTERM at once.
+        let mut asked = false;
         if let Ok(Ok(qmp)) = tokio::time::timeout(Duration::from_secs(3), self.control(name)).await {
-            let _ = tokio::time::timeout(Duration::from_secs(3), qmp.execute(qapi_qmp::quit {})).await;
+            let quit = tokio::time::timeout(Duration::from_secs(3), qmp.execute(qapi_qmp::quit {})).await;
+            // An error here is mostly QEMU closing the monitor as it quits.
+            asked = quit.is_ok();
         }
-        if !process::wait_exit(pid, Duration::from_secs(5)).await {
+        let patience = if asked {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(200)
+        };
+        if !process::wait_exit(pid, patience).await {
             process::signal(pid, libc::SIGTERM);
             if !process::wait_exit(pid, Duration::from_secs(5)).await {
                 process::signal(pid, libc::SIGKILL);
