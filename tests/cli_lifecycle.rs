@@ -135,6 +135,23 @@ fn iso_vm_full_lifecycle() {
     let mut serial = env.serial(name);
     assert_eq!(serial.get(), 5);
     assert_eq!(serial.set(7), 7);
+    // A disk added to vm.toml while the VM runs only exists at next boot: snapshots go on with
+    // the disks QEMU really has.
+    let pending = env.vm_dir(name).join("pending.qcow2");
+    tokio_rt
+        .block_on(m.qemu_img().create(&pending, "qcow2", 16 << 20))
+        .expect("create pending disk");
+    m.update(
+        name,
+        &hangar_core::config::Update::AddDisk(hangar_core::config::DiskConfig {
+            id: "pending".into(),
+            path: "pending.qcow2".into(),
+            format: "qcow2".into(),
+            bus: Default::default(),
+            readonly: false,
+        }),
+    )
+    .expect("add a disk while running");
     env.ctl_ok(&["snapshot", "save", name, "s1"]);
     let snaps = env.ctl_json(&["snapshot", "list", name]);
     assert_eq!(snaps[0]["name"], "s1", "{snaps}");

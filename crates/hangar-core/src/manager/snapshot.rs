@@ -59,6 +59,34 @@ fn snapshot_nodes(config: &VmConfig) -> Result<Vec<String>> {
     Ok(nodes)
 }
 
+/// `wanted` (from vm.toml) kept to the nodes the running QEMU really has, writable: a disk added
+/// to vm.toml while the VM runs only exists at next boot and cannot take part yet.
+async fn live_nodes(qmp: &crate::qmp::Qmp, name: &str, wanted: Vec<String>) -> Result<Vec<String>> {
+    let nodes = qmp
+        .execute(qapi_qmp::query_named_block_nodes { flat: Some(true) })
+        .await
+        .map_err(ManagerError::qmp(name))?;
+    let live = |id: &String| {
+        nodes
+            .iter()
+            .any(|n| n.node_name.as_deref() == Some(id.as_str()) && !n.ro)
+    };
+    let (kept, pending): (Vec<_>, Vec<_>) = wanted.into_iter().partition(live);
+    if !pending.is_empty() {
+        tracing::info!(
+            vm = name,
+            ?pending,
+            "disks not in the running VM are left out of the snapshot"
+        );
+    }
+    if kept.is_empty() {
+        return Err(ManagerError::Unsupported(format!(
+            "the running VM {name:?} has none of its vm.toml qcow2 disks attached yet; restart it, then take the snapshot"
+        )));
+    }
+    Ok(kept)
+}
+
 impl Manager {
     fn first_disk(&self, config: &VmConfig) -> Result<PathBuf> {
         let nodes = snapshot_nodes(config)?;
@@ -92,6 +120,7 @@ impl Manager {
         let config = self.store().load(name)?;
         let devices = snapshot_nodes(&config)?;
         let qmp = self.control(name).await?;
+        let devices = live_nodes(&qmp, name, devices).await?;
         let job_id = format!("hangar-save-{}", std::process::id());
         let cmd = qapi_qmp::snapshot_save {
             devices: devices.clone(),
@@ -123,6 +152,7 @@ impl Manager {
             false
         };
         let qmp = self.control(name).await?;
+        let devices = live_nodes(&qmp, name, devices).await?;
         let job_id = format!("hangar-load-{}", std::process::id());
         let cmd = qapi_qmp::snapshot_load {
             devices: devices.clone(),
@@ -160,6 +190,7 @@ impl Manager {
         let devices = snapshot_nodes(&config)?;
         if self.pid(name).is_some() {
             let qmp = self.control(name).await?;
+            let devices = live_nodes(&qmp, name, devices).await?;
             let job_id = format!("hangar-delete-{}", std::process::id());
             let cmd = qapi_qmp::snapshot_delete {
                 devices,
