@@ -132,8 +132,8 @@ struct Inner {
     host: HostCaps,
     qemu_img: QemuImg,
     events: broadcast::Sender<Event>,
-    /// Names of VMs this process has a watcher on.
-    watched: Mutex<std::collections::HashSet<String>>,
+    /// VMs this process has a watcher on, with the pid of the QEMU watched.
+    watched: Mutex<std::collections::HashMap<String, i32>>,
     /// Where host USB devices are read (see [`Manager::with_usb_root`]).
     usb: Mutex<usb::UsbSetup>,
     /// Clipboards this process shares (see [`Manager::clipboard`]).

@@ -9,8 +9,9 @@ use crate::qemu::process;
 use crate::qmp::{Qmp, QmpEvent};
 
 impl Manager {
-    /// Attach a watcher to VM `name` (no-op when this process already watches it). Returns the
-    /// VM's state at attach time.
+    /// Attach a watcher to VM `name` (no-op when this process already watches this QEMU).
+    /// Returns the VM's state at attach time. Watchers are keyed by QEMU's pid: a VM restarted
+    /// before the watcher of its previous QEMU has finished gets a watcher of its own.
     pub async fn watch(&self, name: &str) -> Result<VmState> {
         let Some(pid) = self.pid(name) else {
             return Ok(VmState::Stopped);
@@ -20,7 +21,8 @@ impl Manager {
             .watched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string());
+            .insert(name.to_string(), pid)
+            != Some(pid);
         if !newly_watched {
             return self.state(name).await;
         }
@@ -29,11 +31,11 @@ impl Manager {
         let (qmp, mut events) = match connected {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
-                self.unwatch(name);
+                self.unwatch(name, pid);
                 return Err(ManagerError::qmp(name)(e));
             }
             Err(_) => {
-                self.unwatch(name);
+                self.unwatch(name, pid);
                 return Err(ManagerError::Unsupported(format!(
                     "another Hangar window is already watching VM {name:?}; close it to watch from here"
                 )));
@@ -42,7 +44,7 @@ impl Manager {
         let status = match qmp.execute(qapi_qmp::query_status {}).await {
             Ok(s) => s,
             Err(e) => {
-                self.unwatch(name);
+                self.unwatch(name, pid);
                 return Err(ManagerError::qmp(name)(e));
             }
         };
@@ -76,7 +78,7 @@ impl Manager {
                     state: VmState::Stopped,
                 });
             }
-            manager.unwatch(&name);
+            manager.unwatch(&name, pid);
         });
         Ok(state)
     }
@@ -96,12 +98,12 @@ impl Manager {
         errors
     }
 
-    fn unwatch(&self, name: &str) {
-        self.inner
-            .watched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+    /// Forget the watcher of QEMU `pid` (not a newer QEMU's watcher of the same VM).
+    fn unwatch(&self, name: &str, pid: i32) {
+        let mut watched = self.inner.watched.lock().unwrap_or_else(|p| p.into_inner());
+        if watched.get(name) == Some(&pid) {
+            watched.remove(name);
+        }
     }
 }
 
