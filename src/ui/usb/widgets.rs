@@ -47,7 +47,6 @@ pub fn fix_box(problem: &AccessProblem, on_copied: impl Fn() + 'static) -> gtk::
         .max_width_chars(50)
         .selectable(true)
         .build();
-    explain.set_accessible_label(&gettext("No Permission"));
     head.append(&explain);
     root.append(&head);
 
@@ -107,6 +106,7 @@ pub fn confirm_attach(
     dialog.set_default_response(Some("cancel"));
     dialog.set_close_response("cancel");
     dialog.connect_response(None, move |_, response| {
+        tracing::info!(response, "keyboard question answered");
         if response == "attach" {
             on_yes();
         }
