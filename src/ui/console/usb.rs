@@ -418,6 +418,7 @@ impl Component for UsbMenu {
         let scroller = gtk::ScrolledWindow::builder()
             .hscrollbar_policy(gtk::PolicyType::Never)
             .propagate_natural_height(true)
+            .min_content_width(400)
             .max_content_height(520)
             .child(&body)
             .build();
