@@ -9,6 +9,8 @@
 //! outputs: Start starts the VM, SetFullscreen fullscreens the window (and hides its header
 //! bar), errors and notices are shown in toasts and printed on stderr. Manager events are
 //! forwarded, and discovery attaches to VMs started elsewhere (e.g. by hangarctl).
+//! `HANGAR_USB_ROOT` reads host USB devices under a fixture tree, and `HANGAR_EXAMPLE_USB_UID`
+//! judges their permissions as that user (tests of the USB menu).
 
 use std::process::ExitCode;
 
@@ -18,6 +20,7 @@ use hangar::error::UserError;
 use hangar::settings::Prefs;
 use hangar::ui::console::{Console, ConsoleInit, ConsoleInput, ConsoleOutput};
 use hangar_core::manager::{Event, Manager, StartOptions};
+use hangar_core::usb::Identity;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller, RelmApp};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -181,7 +184,21 @@ fn main() -> ExitCode {
         .resource_base_path(hangar::config::RESOURCE_BASE)
         .build();
     let prefs = Prefs::load();
-    let manager = Manager::from_env();
+    let mut manager = Manager::from_env();
+    // Host USB devices from a fixture tree, judged as another user (tests of the USB menu).
+    if let Some(root) = std::env::var_os("HANGAR_USB_ROOT") {
+        manager = manager.with_usb_root(root);
+    }
+    if let Some(uid) = std::env::var("HANGAR_EXAMPLE_USB_UID")
+        .ok()
+        .and_then(|u| u.parse().ok())
+    {
+        manager = manager.with_usb_identity(Identity::User {
+            uid,
+            gid: uid,
+            groups: vec![],
+        });
+    }
     RelmApp::from_app(app)
         .with_args(Vec::new())
         .run::<Demo>(DemoInit { manager, name, prefs });

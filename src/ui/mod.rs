@@ -7,6 +7,7 @@ pub mod dialogs;
 pub mod library;
 pub mod preferences;
 pub mod snapshots;
+pub mod usb;
 pub mod vm_dialogs;
 pub mod vm_page;
 pub mod vm_row;

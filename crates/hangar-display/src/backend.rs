@@ -12,6 +12,7 @@ use gtk::gdk;
 use crate::error::DisplayError;
 use crate::frame::FrameView;
 use crate::spice::SpiceBackend;
+use crate::usbredir::UsbRedirection;
 use crate::vnc::VncBackend;
 
 /// The mouse cursor the guest asks for.
@@ -116,6 +117,17 @@ impl Backend {
         match self {
             Backend::Vnc(b) => b.resize_guest(width, height),
             Backend::Spice(b) => b.resize_guest(width, height),
+        }
+    }
+
+    /// SPICE USB redirection of this session (SPICE only).
+    pub fn usb_redirection(&self) -> Result<UsbRedirection, DisplayError> {
+        match self {
+            Backend::Vnc(_) => Err(DisplayError::UsbRedirection(
+                "the VM's display is VNC; USB redirection needs a SPICE display (pass devices through instead)"
+                    .to_owned(),
+            )),
+            Backend::Spice(b) => b.usb_redirection(),
         }
     }
 

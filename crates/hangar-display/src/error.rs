@@ -36,6 +36,14 @@ pub enum DisplayError {
     #[error("the clipboard text could not be sent to the guest: {0}")]
     Clipboard(String),
 
+    /// SPICE USB redirection cannot be used with this session.
+    #[error("USB redirection is not available: {0}")]
+    UsbRedirection(String),
+
+    /// A device could not be redirected or given back.
+    #[error("{device}: {reason}")]
+    UsbRedirect { device: String, reason: String },
+
     /// A key name in a hotkey or chord setting is wrong.
     #[error(transparent)]
     KeySpec(#[from] KeySpecError),

@@ -27,9 +27,11 @@ pub mod geometry;
 pub mod input;
 pub mod keymap;
 mod spice;
+pub mod usbredir;
 mod vnc;
 mod widget;
 
 pub use error::DisplayError;
 pub use geometry::ScalingMode;
+pub use usbredir::{ChangeWatch, RedirDevice, UsbRedirection};
 pub use widget::{ConnectionState, DisplayView, FrameStats, DEFAULT_FULLSCREEN_KEY, DEFAULT_RELEASE_CHORD};

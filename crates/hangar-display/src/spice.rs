@@ -24,7 +24,10 @@ use crate::error::DisplayError;
 use crate::frame::FrameView;
 use crate::input::buttons;
 use crate::keymap::qnum_to_spice;
+use crate::usbredir::UsbRedirection;
 
+/// Where libusb finds the host's USB devices.
+const USBFS: &str = "/dev/bus/usb";
 /// `SPICE_MOUSE_MODE_CLIENT`: absolute positions.
 const MOUSE_MODE_CLIENT: i32 = 2;
 /// `VD_AGENT_CLIPBOARD_UTF8_TEXT`.
@@ -71,7 +74,9 @@ impl SpiceBackend {
         let session = spice::Session::new();
         session.set_unix_path(Some(path_str));
         session.set_enable_audio(false);
-        session.set_enable_usbredir(false);
+        // Redirection channels exist only when the VM has them (`usb.redirect_channels`). libusb
+        // needs usbfs: without it spice-client-glib only logs failures on every session.
+        session.set_enable_usbredir(Path::new(USBFS).exists());
         let shared = Rc::new(Shared::default());
         {
             let shared = shared.clone();
@@ -188,6 +193,16 @@ impl SpiceBackend {
         main.update_display_enabled(0, true, false);
         main.update_display(0, 0, 0, w, h, true);
         Ok(())
+    }
+
+    /// The session's USB redirection manager.
+    pub fn usb_redirection(&self) -> Result<UsbRedirection, DisplayError> {
+        if !self.session.enables_usbredir() {
+            return Err(DisplayError::UsbRedirection(format!(
+                "this computer has no USB devices to redirect ({USBFS} does not exist)"
+            )));
+        }
+        UsbRedirection::for_session(&self.session)
     }
 
     pub fn shutdown(&self) {

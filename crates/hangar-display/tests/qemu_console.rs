@@ -15,6 +15,8 @@
 //!   scancodes, must report `KEYLINE:qwerty`.
 //! * `send_keys` presses in order and releases in reverse (`KEYLINE:hi`).
 //! * SPICE: the picture equals the screendump and typed keys arrive (`KEYLINE:spice`).
+//! * SPICE USB redirection: the API answers on a SPICE session (a list, empty on a computer
+//!   without USB, or a clear "not available" error) and refuses a VNC session.
 //! * Unplugging the usb-tablet (QMP `device_del`) turns the pointer relative: a click then grabs
 //!   and hides the host cursor; plugging it back makes it absolute again.
 //! * Quitting QEMU moves the widget to `Disconnected`.
@@ -96,6 +98,7 @@ fn run() -> Result<(u32, u32), Skip> {
     check("azerty_host_sends_scancodes", azerty(&ctx));
     check("send_keys_press_then_release_reversed", send_keys(&ctx));
     check("spice_picture_and_keys", spice(&ctx));
+    check("spice_usb_redirection_api", usb_redirection(&ctx));
     check("relative_pointer_mode_follows_guest", relative_mode(&ctx));
     check("qemu_exit_disconnects", qemu_exit(&ctx));
     Ok((passed, failed))
@@ -403,12 +406,53 @@ fn spice(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// Runs while the SPICE session of [`spice`] is up.
+fn usb_redirection(ctx: &Ctx) -> TestResult {
+    if ctx.view.state() != ConnectionState::Connected {
+        return Err(format!("SPICE not connected: {:?}", ctx.view.state()));
+    }
+    let host_has_usb = std::path::Path::new("/dev/bus/usb").exists();
+    match ctx.view.usb_redirection() {
+        Ok(redir) => {
+            // The usbredir channels open shortly after the main channel.
+            pump_until(Duration::from_secs(5), || redir.free_channels() == 2);
+            let devices = redir.devices();
+            println!(
+                "usb redirection: {} device(s), {} free channel(s)",
+                devices.len(),
+                redir.free_channels()
+            );
+            if redir.free_channels() != 2 {
+                return Err(format!("free channels {} (the VM has 2)", redir.free_channels()));
+            }
+            if !host_has_usb && !devices.is_empty() {
+                return Err(format!("devices listed without a USB bus: {devices:?}"));
+            }
+            if devices.iter().any(|d| d.description.is_empty()) {
+                return Err(format!("a device without description: {devices:?}"));
+            }
+        }
+        Err(hangar_display::DisplayError::UsbRedirection(reason)) => {
+            println!("usb redirection unavailable: {reason}");
+            if reason.is_empty() || (!host_has_usb && !reason.contains("/dev/bus/usb")) {
+                return Err(format!("unclear reason {reason:?}"));
+            }
+        }
+        Err(other) => return Err(format!("unexpected error: {other}")),
+    }
+    Ok(())
+}
+
 fn qemu_exit(ctx: &Ctx) -> TestResult {
     ctx.view.disconnect();
     ctx.view
         .connect_vnc_unix(ctx.qemu.path("vnc.sock"))
         .map_err(|e| e.to_string())?;
     wait_connected(&ctx.view)?;
+    match ctx.view.usb_redirection() {
+        Err(hangar_display::DisplayError::UsbRedirection(r)) if r.contains("SPICE") => {}
+        other => return Err(format!("USB redirection on VNC: {other:?}")),
+    }
     // The reply may be lost when QEMU exits at once.
     let _ = ctx.qemu.qmp(r#"{"execute":"quit"}"#);
     if !pump_until(Duration::from_secs(30), || {

@@ -25,6 +25,7 @@ mod screenshot;
 mod target;
 mod tools;
 mod ui;
+mod usb;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,7 +34,7 @@ use adw::prelude::*;
 use gtk::glib;
 use hangar_core::manager::{Event, Manager, VmState};
 use hangar_display::{ConnectionState, ScalingMode};
-use relm4::{Component, ComponentParts, ComponentSender};
+use relm4::{Component, ComponentController, ComponentParts, ComponentSender};
 
 pub use keys::{chord_label, hotkey_label};
 pub use target::{Protocol, Target};
@@ -169,6 +170,7 @@ pub struct Console {
     follower: Option<GuestFollower>,
     settings_handlers: Vec<glib::SignalHandlerId>,
     shot_busy: bool,
+    usb: relm4::Controller<usb::UsbMenu>,
 }
 
 impl Console {
@@ -443,6 +445,8 @@ impl Component for Console {
             .unwrap_or_else(|| hangar_display::DEFAULT_FULLSCREEN_KEY.to_owned());
         let w = ui::build(&root, &name, &key, sender.input_sender());
         let actions = Actions::new(sender.input_sender(), &key);
+        let usb = usb::launch(&manager, &name, &w.view, sender.output_sender());
+        w.extra_menus.append(usb.widget());
         w.content.insert_action_group("console", Some(&actions.group));
         w.content.add_controller(actions.shortcut_controller());
         let mut model = Console {
@@ -462,6 +466,7 @@ impl Component for Console {
             follower: None,
             settings_handlers: Vec::new(),
             shot_busy: false,
+            usb,
         };
         model.connect_widget_signals(&sender);
         model.apply_prefs();
@@ -472,7 +477,10 @@ impl Component for Console {
 
     fn update(&mut self, msg: Self::Input, sender: ComponentSender<Self>, root: &Self::Root) {
         match msg {
-            ConsoleInput::VmEvent(event) => self.on_vm_event(event, &sender),
+            ConsoleInput::VmEvent(event) => {
+                self.usb.emit(usb::UsbMenuInput::VmEvent(event.clone()));
+                self.on_vm_event(event, &sender)
+            }
             ConsoleInput::Start => {
                 let _ = sender.output(ConsoleOutput::Start);
                 self.set_phase(Phase::Starting);

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use hangar_core::config::{DiskBus, DiskConfig, Update, VmConfig};
-use hangar_core::manager::{AttachedUsb, Manager, ManagerError};
+use hangar_core::manager::{Manager, ManagerError};
 use hangar_core::storage::ImageInfo;
 use hangar_core::store::resolve;
-use hangar_core::usb::{AccessError, AccessProblem, UsbDevice};
+use hangar_core::usb::UsbDevice;
 
 use super::parse::{field_message, is_own_image, new_disk_name};
 use crate::i18n::{gettext, i18n_f};
@@ -82,21 +82,21 @@ pub async fn run(manager: Manager, name: String, job: Job) -> Result<JobOk, Stri
             Ok(config_changed(config, notify))
         }
         Job::UsbAttach(device) => {
-            let attached = manager
-                .usb_attach(&name, &device)
+            let notify = crate::ui::usb::attach(&manager, &name, &device)
                 .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(vm = name, id = attached.id, "USB device attached");
+                .map_err(|e| e.text())?;
             Ok(JobOk {
                 config: None,
-                notify: Some(i18n_f("{} attached", &[&device.name()])),
+                notify: Some(notify),
             })
         }
         Job::UsbDetach(id) => {
-            manager.usb_detach(&name, &id).await.map_err(|e| e.to_string())?;
+            let notify = crate::ui::usb::detach(&manager, &name, &id)
+                .await
+                .map_err(|e| e.details)?;
             Ok(JobOk {
                 config: None,
-                notify: Some(gettext("USB device detached")),
+                notify: Some(notify),
             })
         }
     }
@@ -253,56 +253,4 @@ pub async fn disk_facts(
     out
 }
 
-/// A host USB device that can be passed through, with why this user cannot open it (if so).
-#[derive(Debug, Clone)]
-pub struct HostUsb {
-    pub device: UsbDevice,
-    pub denied: Option<AccessProblem>,
-    /// Other reason the device cannot be opened (unplugged meanwhile, I/O error).
-    pub unusable: Option<String>,
-}
-
-/// The host's USB devices and what the VM has attached.
-#[derive(Debug, Clone, Default)]
-pub struct UsbFacts {
-    pub loaded: bool,
-    pub devices: Vec<HostUsb>,
-    /// The computer has no USB bus at all.
-    pub no_bus: Option<String>,
-    /// Listing failed for another reason.
-    pub error: Option<String>,
-    pub attached: Vec<AttachedUsb>,
-}
-
-pub async fn usb_facts(manager: Manager, name: String, running: bool) -> UsbFacts {
-    let mut facts = UsbFacts {
-        loaded: true,
-        ..UsbFacts::default()
-    };
-    match manager.usb_devices() {
-        Ok(devices) => {
-            let access = manager.usb_access();
-            for device in devices.into_iter().filter(|d| !d.is_hub()) {
-                let (denied, unusable) = match access.check(&device) {
-                    Ok(()) => (None, None),
-                    Err(AccessError::Denied(problem)) => (Some(*problem), None),
-                    Err(other) => (None, Some(other.to_string())),
-                };
-                facts.devices.push(HostUsb {
-                    device,
-                    denied,
-                    unusable,
-                });
-            }
-        }
-        Err(e) if e.is_no_bus() => facts.no_bus = Some(e.to_string()),
-        Err(e) => facts.error = Some(e.to_string()),
-    }
-    if running {
-        match manager.usb_attached(&name).await {
-            Ok(list) => facts.attached = list,
-            Err(e) => tracing::debug!(vm = name, "cannot list attached USB devices: {e}"),
-        }
-    }
-    facts
-}
+pub use crate::ui::usb::{usb_facts, HostUsb, UsbFacts};

@@ -15,6 +15,7 @@ use super::jobs::{HostUsb, Job};
 use super::{DetailsInput, Facts, Page, Section};
 use crate::a11y::AccessibleLabelExt;
 use crate::i18n::{gettext, i18n_f};
+use crate::ui::usb::{confirm_attach, fix_box, passthrough_title, redirect_title};
 
 const DEVICES_SLOT: &str = "usb.devices";
 
@@ -25,6 +26,7 @@ struct Usb {
     redirect_row: adw::ActionRow,
     redirect: gtk::SpinButton,
     devices: Group,
+    redirection: Group,
     device_list: gtk::ListBox,
     spinner: gtk::Spinner,
     rules: gtk::ListBox,
@@ -79,7 +81,7 @@ pub(super) fn page(ctx: &Ctx) -> Page {
     group.add_error_row(ctx, "usb.controller");
     body.append(&group.root);
 
-    let devices = Group::new(&gettext("Host USB Devices"), "");
+    let devices = Group::new(&passthrough_title(), "");
     let spinner = gtk::Spinner::builder()
         .valign(gtk::Align::Center)
         .visible(false)
@@ -101,6 +103,10 @@ pub(super) fn page(ctx: &Ctx) -> Page {
     devices.root.append(&device_list);
     devices.add_error_below(ctx, DEVICES_SLOT);
     body.append(&devices.root);
+
+    let redirection = Group::new(&redirect_title(), "");
+    redirection.root.remove(&redirection.list);
+    body.append(&redirection.root);
 
     let rules_group = Group::new(
         &gettext("Attach Automatically"),
@@ -135,6 +141,7 @@ pub(super) fn page(ctx: &Ctx) -> Page {
             redirect_row,
             redirect,
             devices,
+            redirection,
             device_list,
             spinner,
             rules,
@@ -148,10 +155,11 @@ impl Usb {
     fn device_row(&self, facts: &Facts, host: &HostUsb) -> adw::ExpanderRow {
         let ctx = &self.ctx;
         let dev = &host.device;
-        let attached = facts.usb.attached.iter().find(|a| a.is_device(dev));
-        let mut subtitle = format!("{} · {}", dev.location(), dev.id());
+        let u = &facts.usb;
+        let attached = u.attached_here(dev);
+        let mut subtitle = u.subtitle(host);
         if host.denied.is_some() {
-            subtitle = i18n_f("{} · no permission (expand for the fix)", &[&subtitle]);
+            subtitle = i18n_f("{} (expand for the fix)", &[&subtitle]);
         }
         let row = adw::ExpanderRow::builder()
             .title(dev.name())
@@ -175,14 +183,23 @@ impl Usb {
             .active(attached.is_some())
             .build();
         switch.set_accessible_label(&i18n_f("Attach {}", &[&dev.name()]));
-        let usable = host.denied.is_none() && host.unusable.is_none();
+        let usable = host.denied.is_none() && host.unusable.is_none() && u.attached_elsewhere(dev).is_none();
         let busy = facts.busy.contains(DEVICES_SLOT);
         switch.set_sensitive(facts.running() && usable && !busy && facts.config.usb.controller);
         {
             let ctx = ctx.clone();
             let device = dev.clone();
             let attached_id = attached.map(|a| a.id.clone());
+            let ask = u.needs_confirmation(dev);
             switch.connect_active_notify(move |s| match (s.is_active(), &attached_id) {
+                (true, None) if ask => {
+                    s.set_active(false);
+                    let (ctx, device2) = (ctx.clone(), device.clone());
+                    let vm = ctx.config().name.clone();
+                    confirm_attach(s, &device, &vm, move || {
+                        ctx.run(DEVICES_SLOT, Job::UsbAttach(Box::new(device2.clone())))
+                    });
+                }
                 (true, None) => ctx.run(DEVICES_SLOT, Job::UsbAttach(Box::new(device.clone()))),
                 (false, Some(id)) => ctx.run(DEVICES_SLOT, Job::UsbDetach(id.clone())),
                 _ => {}
@@ -209,53 +226,9 @@ impl Usb {
             row.add_row(&auto_row);
         }
         if let Some(problem) = &host.denied {
-            let explain = action_row(
-                &gettext("No Permission"),
-                &i18n_f(
-                    "{} belongs to {}:{} with mode {}. To allow this device, add the rule below to {}, then run: {}",
-                    &[
-                        &problem.node.display().to_string(),
-                        &problem.owner,
-                        &problem.group,
-                        &problem.mode,
-                        &problem.fix.rules_file.display().to_string(),
-                        &problem.fix.reload,
-                    ],
-                ),
-            );
-            let icon = gtk::Image::from_icon_name("dialog-warning-symbolic");
-            icon.add_css_class("warning");
-            explain.add_prefix(&icon);
-            row.add_row(&explain);
-            let rule_label = gtk::Label::builder()
-                .label(&problem.fix.udev_rule)
-                .selectable(true)
-                .wrap(true)
-                .wrap_mode(gtk::pango::WrapMode::Char)
-                .xalign(0.0)
-                .hexpand(true)
-                .css_classes(["monospace"])
-                .build();
-            rule_label.set_accessible_label(&gettext("udev Rule"));
-            let copy = icon_button("edit-copy-symbolic", &gettext("Copy the udev Rule"));
-            {
-                let text = problem.fix.udev_rule.clone();
-                let ctx = ctx.clone();
-                copy.connect_clicked(move |b| {
-                    b.clipboard().set_text(&text);
-                    ctx.send(DetailsInput::Copied);
-                });
-            }
-            let line = gtk::Box::builder()
-                .spacing(6)
-                .margin_top(8)
-                .margin_bottom(8)
-                .margin_start(12)
-                .margin_end(6)
-                .build();
-            line.append(&rule_label);
-            line.append(&copy);
-            row.add_row(&gtk::ListBoxRow::builder().activatable(false).child(&line).build());
+            let ctx = ctx.clone();
+            let fix = fix_box(problem, move || ctx.send(DetailsInput::Copied));
+            row.add_row(&gtk::ListBoxRow::builder().activatable(false).child(&fix).build());
         }
         if let Some(reason) = &host.unusable {
             row.add_row(&action_row(&gettext("Cannot Be Used"), reason));
@@ -292,21 +265,16 @@ impl Section for Usb {
 
         clear_list(&self.device_list);
         let u = &facts.usb;
-        let note = if let Some(no_bus) = &u.no_bus {
-            tracing::debug!("no USB bus: {no_bus}");
-            gettext("This computer has no USB bus, so there are no host USB devices to pass through.")
-        } else if let Some(error) = &u.error {
-            i18n_f("The USB devices cannot be listed: {}", &[error])
-        } else if !u.loaded {
-            gettext("Looking for USB devices…")
-        } else if u.devices.is_empty() {
-            gettext("No USB device is plugged into this computer.")
+        let note = if let Some(note) = u.empty_note() {
+            note
         } else if !usb.controller {
             gettext("Turn on the USB controller to pass devices through.")
         } else if !facts.running() {
             gettext("Start the virtual machine to attach devices.")
         } else {
-            String::new()
+            gettext(
+                "The device itself is handed to the virtual machine; this computer cannot use it meanwhile.",
+            )
         };
         self.devices.set_description(&note);
         for host in &u.devices {
@@ -317,5 +285,13 @@ impl Section for Usb {
         self.spinner.set_visible(busy);
         self.spinner.set_spinning(busy);
         self.fill_rules(&usb.rules);
+        let redirect = if facts.config.display.kind != DisplayKind::Spice {
+            gettext("Needs a SPICE display: devices of the computer showing the console are then sent over the display connection.")
+        } else if usb.redirect_channels == 0 || !usb.controller {
+            gettext("Turn on the USB controller and give the VM redirection channels to redirect devices over SPICE.")
+        } else {
+            i18n_f("Devices of the computer showing the console are sent over the SPICE connection: choose them in the console’s USB menu ({} at once).", &[&usb.redirect_channels.to_string()])
+        };
+        self.redirection.set_description(&redirect);
     }
 }

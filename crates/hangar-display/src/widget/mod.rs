@@ -230,6 +230,15 @@ impl DisplayView {
         imp.texture.borrow().clone()
     }
 
+    /// SPICE USB redirection of the current session (see [`crate::usbredir`]). Fails when not
+    /// connected, on VNC, or when this computer cannot redirect USB devices.
+    pub fn usb_redirection(&self) -> Result<crate::usbredir::UsbRedirection, DisplayError> {
+        self.imp()
+            .backend()
+            .ok_or(DisplayError::NotConnected)?
+            .usb_redirection()
+    }
+
     /// Counters of the picture pipeline.
     pub fn frame_stats(&self) -> FrameStats {
         self.imp().stats.get()

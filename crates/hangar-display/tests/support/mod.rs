@@ -126,6 +126,11 @@ impl Qemu {
                 "-device",
                 "usb-tablet,id=tablet",
             ])
+            // Two SPICE USB redirection channels, as Hangar gives a SPICE VM.
+            .args(["-chardev", "spicevmc,id=usbredir0,name=usbredir"])
+            .args(["-device", "usb-redir,chardev=usbredir0,id=redir0"])
+            .args(["-chardev", "spicevmc,id=usbredir1,name=usbredir"])
+            .args(["-device", "usb-redir,chardev=usbredir1,id=redir1"])
             .arg("-kernel")
             .arg(guest.join("vmlinuz"))
             .arg("-initrd")
