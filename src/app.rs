@@ -453,6 +453,7 @@ impl Component for App {
             close_ready: Rc::new(Cell::new(false)),
         };
 
+        crate::logging::log_first_frame(&root);
         let (width, height, maximized) = model.prefs.window_state();
         root.set_default_size(width, height);
         if maximized {

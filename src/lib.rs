@@ -40,14 +40,24 @@ pub mod settings;
 pub mod ui;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use adw::prelude::*;
 use relm4::RelmApp;
 
 use crate::i18n::gettext;
 
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// When [`run`] began (the first call of this function when `run` was not called).
+pub fn started() -> Instant {
+    *STARTED.get_or_init(Instant::now)
+}
+
 /// Runs the application until its window is closed.
 pub fn run() -> ExitCode {
+    started();
     logging::init();
     i18n::init();
     if let Err(err) = resources::register() {

@@ -2,6 +2,11 @@
 //! when `G_MESSAGES_DEBUG` names `hangar` or `all` (the GLib convention). `RUST_LOG`, when
 //! set, wins and is used as is.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gtk::glib::SignalHandlerId;
+use gtk::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 /// The filter used when `RUST_LOG` is not set.
@@ -38,6 +43,28 @@ pub fn init() {
     if let Err(err) = installed {
         tracing::debug!("log subscriber already installed: {err}");
     }
+}
+
+/// Logs "first frame painted" (debug level) once, when the frame clock of `window` has
+/// painted its first frame, with the milliseconds since [`crate::run`] began. This is the
+/// moment `benches/launch.rs` measures.
+pub fn log_first_frame(window: &impl IsA<gtk::Widget>) {
+    window.connect_realize(|widget| {
+        let Some(clock) = widget.frame_clock() else {
+            tracing::debug!("the window has no frame clock; no first-frame time");
+            return;
+        };
+        let slot: Rc<RefCell<Option<SignalHandlerId>>> = Rc::default();
+        let handler = slot.clone();
+        let id = clock.connect_after_paint(move |clock| {
+            let ms = crate::started().elapsed().as_millis();
+            tracing::debug!(since_start_ms = ms as u64, "first frame painted");
+            if let Some(id) = handler.borrow_mut().take() {
+                clock.disconnect(id);
+            }
+        });
+        slot.borrow_mut().replace(id);
+    });
 }
 
 #[cfg(test)]

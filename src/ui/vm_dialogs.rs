@@ -177,13 +177,15 @@ pub fn snapshot(parent: &impl IsA<gtk::Window>, name: &str, on_take: impl Fn(Str
 
 /// Text of a delete plan: what goes and what stays, one path a line.
 pub fn describe_plan(dir: &Path, plan: &DeletePlan) -> String {
+    // Files in the VM's folder by their names (the folder is said once); others in full.
     let list = |paths: &[PathBuf]| {
         paths
             .iter()
-            .map(|p| format!("  {}", p.display()))
+            .map(|p| format!("  {}", p.strip_prefix(dir).unwrap_or(p).display()))
             .collect::<Vec<_>>()
             .join("\n")
     };
+    let folder = i18n_f("Folder: {}", &[&dir.display().to_string()]);
     let mut text = if plan.remove.is_empty() {
         i18n_f(
             "The folder {} is removed; it holds no files.",
@@ -192,7 +194,7 @@ pub fn describe_plan(dir: &Path, plan: &DeletePlan) -> String {
     } else {
         let count = plan.remove.len() as u32;
         format!(
-            "{}\n{}",
+            "{folder}\n\n{}\n{}",
             ni18n_f(
                 "This file is deleted:",
                 "These {} files are deleted:",
@@ -292,13 +294,16 @@ mod tests {
         };
         let text = describe_plan(dir, &plan);
         assert!(
-            text.starts_with("These 2 files are deleted:\n  /vms/t/vm.toml\n  /vms/t/qemu.log"),
+            text.starts_with("Folder: /vms/t\n\nThese 2 files are deleted:\n  vm.toml\n  qemu.log"),
             "{text}"
         );
-        assert!(
-            text.ends_with("This disk image stays:\n  /vms/t/disk0.qcow2"),
-            "{text}"
-        );
+        assert!(text.ends_with("This disk image stays:\n  disk0.qcow2"), "{text}");
+        let outside = DeletePlan {
+            remove: vec![dir.join("vm.toml"), PathBuf::from("/images/big.qcow2")],
+            keep: vec![],
+        };
+        let text = describe_plan(dir, &outside);
+        assert!(text.ends_with("  vm.toml\n  /images/big.qcow2"), "{text}");
         let empty = describe_plan(dir, &DeletePlan::default());
         assert!(empty.contains("/vms/t"), "{empty}");
         assert!(!empty.contains("stays"), "{empty}");

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use adw::prelude::*;
 use gtk::{gio, glib};
-use hangar_core::config::{DiskBus, DiskConfig, Update};
 use hangar_core::manager::{CreateRequest, Manager};
 use hangar_core::osinfo::{detect_info, read_iso_info, system_db};
 use relm4::ComponentSender;
@@ -23,8 +22,6 @@ const CHECK_DELAY: Duration = Duration::from_millis(300);
 #[derive(Debug)]
 pub struct Created {
     pub name: String,
-    /// It exists, but something after creation went wrong.
-    pub warning: Option<UserError>,
 }
 
 impl Wizard {
@@ -283,12 +280,11 @@ impl Wizard {
         self.creating = true;
         self.error = None;
         let manager = self.manager.clone();
-        let bus = self.state.disk_bus();
         let recent_file = self.recent_file.clone();
         tracing::info!(name = %request.config.name, "creating a virtual machine");
-        sender.oneshot_command(async move {
-            WizardCmd::Created(create_vm(manager, request, bus, recent_file).await)
-        });
+        sender.oneshot_command(
+            async move { WizardCmd::Created(create_vm(manager, request, recent_file).await) },
+        );
     }
 
     /// The summary page is where the last error is shown.
@@ -297,11 +293,11 @@ impl Wizard {
     }
 }
 
-/// Create the VM, give its first disk the recommended bus and remember the ISO.
+/// Create the VM (its first disk on the recommended bus, see `WizardState::build_request`)
+/// and remember the ISO.
 async fn create_vm(
     manager: Manager,
     request: CreateRequest,
-    bus: DiskBus,
     recent_file: PathBuf,
 ) -> Result<Created, UserError> {
     let iso = request.iso.clone();
@@ -315,24 +311,7 @@ async fn create_vm(
             tracing::warn!(file = %recent_file.display(), "cannot update the recent ISO list: {err}");
         }
     }
-    // hangar-core creates the first disk on virtio; systems without virtio drivers need SATA.
-    let mut warning = None;
-    if let Some(disk) = config.disks.first().filter(|d| d.bus != bus) {
-        let disk = DiskConfig { bus, ..disk.clone() };
-        if let Err(err) = manager.update(&config.name, &Update::ReplaceDisk(disk)) {
-            warning = Some(UserError::from_error(
-                i18n_f(
-                    "“{}” was created, but its disk could not be moved to the SATA bus; change it in the details before installing",
-                    &[&config.name],
-                ),
-                &err,
-            ));
-        }
-    }
-    Ok(Created {
-        name: config.name,
-        warning,
-    })
+    Ok(Created { name: config.name })
 }
 
 /// Free bytes on the file system that holds (or will hold) `folder`.

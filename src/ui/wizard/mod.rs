@@ -369,13 +369,13 @@ impl Component for Wizard {
                 self.creating = false;
                 match result {
                     Ok(created) => {
-                        if let Some(warning) = created.warning {
-                            (self.on_done)(WizardOutcome::Failed(warning));
-                        }
                         (self.on_done)(WizardOutcome::Created {
                             name: created.name,
                             customize: self.state.customize,
                         });
+                        // The window refuses to close while its spinner turns (creation
+                        // under way): stop it first, or the wizard stays open for good.
+                        widgets.spinner.set_spinning(false);
                         root.close();
                         return;
                     }

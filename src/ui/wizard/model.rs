@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use hangar_core::config::{
-    validate_name, ConfigError, DiskBus, FirmwareConfig, FirmwareKind, NetMode, VmConfig, DISK_FORMATS,
-    MAX_MEMORY_MIB, MIN_MEMORY_MIB,
+    validate_name, ConfigError, DiskBus, DiskConfig, FirmwareConfig, FirmwareKind, NetMode, VmConfig,
+    DISK_FORMATS, MAX_MEMORY_MIB, MIN_MEMORY_MIB,
 };
 use hangar_core::manager::{CreateRequest, DiskSource};
 use hangar_core::osinfo::{recommended_config, HostLimits, OsEntry, OsMatch, Recommendation};
@@ -469,6 +469,15 @@ impl WizardState {
             return Err(problem);
         }
         let mut config = VmConfig::new(self.name.clone());
+        // Stands for the first disk: `Manager::create` keeps only its bus, which
+        // `settings.apply` sets to the recommended one (SATA for systems without virtio drivers).
+        config.disks.push(DiskConfig {
+            id: "disk0".into(),
+            path: "disk0.qcow2".into(),
+            format: "qcow2".into(),
+            bus: DiskBus::Virtio,
+            readonly: false,
+        });
         let mut settings = self.recommendation.clone();
         settings.memory_mib = self.memory_mib;
         settings.cpus = self.cpus;

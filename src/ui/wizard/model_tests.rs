@@ -58,6 +58,9 @@ fn windows_11_gets_uefi_secure_boot_tpm_sata_and_its_sizes() {
         other => panic!("expected a new disk, got {other:?}"),
     }
     assert_eq!(state.disk_bus(), DiskBus::Sata);
+    // Manager::create keeps the bus of this stand-in for the first disk.
+    assert_eq!(req.config.disks.len(), 1);
+    assert_eq!(req.config.disks[0].bus, DiskBus::Sata);
     assert_eq!(req.config.networks[0].model, NicModel::E1000e);
     assert_eq!(req.config.os.as_deref(), Some("win11"));
     assert_eq!(req.config.name, "win11");

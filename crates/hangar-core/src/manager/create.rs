@@ -17,7 +17,9 @@ pub enum DiskSource {
 }
 
 /// Everything needed to create a VM. `config` carries name, resources, firmware, display…;
-/// its disks and CD-ROM are filled in from `iso` and `disk`.
+/// its disks and CD-ROM are filled in from `iso` and `disk`. The first disk gets the bus of
+/// `config.disks[0]` when the caller put one there (e.g. SATA for systems without virtio
+/// drivers; its other fields are ignored), else virtio.
 #[derive(Debug, Clone)]
 pub struct CreateRequest {
     pub config: VmConfig,
@@ -30,6 +32,9 @@ impl Manager {
     pub async fn create(&self, req: CreateRequest) -> Result<VmConfig> {
         let qemu_img = self.qemu_img();
         let mut config = req.config;
+        // Of the caller's disks only the first one's bus counts; the disks come from `req.disk`.
+        let bus = config.disks.first().map_or(DiskBus::Virtio, |d| d.bus);
+        config.disks.clear();
         config.validate()?;
         if self.store().exists(&config.name) {
             return Err(crate::store::StoreError::Exists(config.name.clone()).into());
@@ -74,13 +79,12 @@ impl Manager {
             }
         }
         config.boot.order = vec![BootDevice::Disk, BootDevice::Cdrom];
-        config.disks.clear();
         if let Some((path, format)) = import {
             config.disks.push(DiskConfig {
                 id: "disk0".into(),
                 path,
                 format,
-                bus: DiskBus::Virtio,
+                bus,
                 readonly: false,
             });
         } else if let DiskSource::New { .. } = req.disk {
@@ -88,7 +92,7 @@ impl Manager {
                 id: "disk0".into(),
                 path: "disk0.qcow2".into(),
                 format: "qcow2".into(),
-                bus: DiskBus::Virtio,
+                bus,
                 readonly: false,
             });
         }
@@ -126,6 +130,58 @@ pub fn random_mac() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::host::HostCaps;
+    use crate::paths::Paths;
+    use crate::store::Store;
+
+    fn manager(t: &tempfile::TempDir) -> Manager {
+        let store = Store::new(Paths::new(t.path().join("vms"), t.path().join("run")));
+        Manager::new(store, HostCaps::probe_with(t.path(), |_| None))
+    }
+
+    fn disk_template(bus: DiskBus) -> DiskConfig {
+        DiskConfig {
+            id: "ignored".into(),
+            path: "ignored.raw".into(),
+            format: "raw".into(),
+            bus,
+            readonly: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_disk_keeps_the_bus_the_caller_chose() {
+        let t = tempfile::tempdir().unwrap();
+        let m = manager(&t);
+        let mut config = VmConfig::new("sata");
+        config.disks.push(disk_template(DiskBus::Sata));
+        let created = m
+            .create(CreateRequest {
+                config,
+                iso: None,
+                disk: DiskSource::New { size_bytes: 1 << 20 },
+            })
+            .await
+            .unwrap();
+        let disk = &created.disks[0];
+        assert_eq!((disk.id.as_str(), disk.bus), ("disk0", DiskBus::Sata));
+        assert_eq!((disk.format.as_str(), disk.readonly), ("qcow2", false));
+        assert_eq!(disk.path, std::path::Path::new("disk0.qcow2"));
+        let saved = std::fs::read_to_string(t.path().join("vms/sata/vm.toml")).unwrap();
+        assert!(saved.contains("bus = \"sata\""), "{saved}");
+
+        let plain = m
+            .create(CreateRequest {
+                config: VmConfig::new("plain"),
+                iso: None,
+                disk: DiskSource::New { size_bytes: 1 << 20 },
+            })
+            .await
+            .unwrap();
+        assert_eq!(plain.disks[0].bus, DiskBus::Virtio);
+    }
+
     #[test]
     fn macs_are_in_qemu_range_and_vary() {
         let a = super::random_mac();
