@@ -17,6 +17,7 @@
 //! Phase changes, grabs and fullscreen are logged at `info` (tests read them).
 
 mod actions;
+mod clipboard;
 mod detach;
 mod fullscreen;
 mod keys;
@@ -42,6 +43,7 @@ use crate::error::UserError;
 use crate::i18n::{gettext, i18n_f};
 use crate::settings::{keys as pref_keys, Prefs};
 use actions::Actions;
+use clipboard::{ClipCmd, ClipInput, ClipShare};
 use detach::Detached;
 use resize::GuestFollower;
 use target::Backoff;
@@ -86,6 +88,7 @@ pub enum ConsoleInput {
         dest: Option<PathBuf>,
     },
     PrefsChanged,
+    Clip(ClipInput),
 }
 
 #[derive(Debug)]
@@ -112,6 +115,7 @@ pub enum ConsoleCmd {
     },
     Watched(Option<String>),
     Screenshot(Result<PathBuf, UserError>),
+    Clip(Box<ClipCmd>),
 }
 
 /// What the console shows.
@@ -169,6 +173,7 @@ pub struct Console {
     follower: Option<GuestFollower>,
     settings_handlers: Vec<glib::SignalHandlerId>,
     shot_busy: bool,
+    clip: ClipShare,
 }
 
 impl Console {
@@ -221,6 +226,9 @@ impl Console {
         if connected && self.w.content.is_mapped() {
             self.w.view.grab_focus();
         }
+        if matches!(phase, Phase::Off | Phase::Broken(_)) {
+            self.clip_unlink();
+        }
         if phase != self.phase {
             tracing::info!(vm = %self.name, phase = phase.name(), "console phase");
         }
@@ -264,10 +272,12 @@ impl Console {
             Ok(Target::Headless) => {
                 self.end_session();
                 self.set_phase(Phase::Headless);
+                self.clip_link(None, sender);
             }
             Ok(Target::Display(protocol, path)) => {
                 self.ensure_watched(sender);
                 self.connect(protocol, &path, sender);
+                self.clip_link(Some(protocol), sender);
             }
         }
     }
@@ -362,6 +372,7 @@ impl Console {
                     self.probe(sender);
                 }
             }
+            Event::Agent { name, status } if name == self.name => self.clip_agent_state(&status),
             Event::ListChanged if matches!(self.phase, Phase::Off | Phase::Headless | Phase::Broken(_)) => {
                 self.probe(sender);
             }
@@ -445,6 +456,8 @@ impl Component for Console {
         let actions = Actions::new(sender.input_sender(), &key);
         w.content.insert_action_group("console", Some(&actions.group));
         w.content.add_controller(actions.shortcut_controller());
+        let clip = ClipShare::new(w.view.clipboard(), sender.input_sender());
+        w.extra_menus.append(&clip.menu.button);
         let mut model = Console {
             manager,
             name,
@@ -462,8 +475,10 @@ impl Component for Console {
             follower: None,
             settings_handlers: Vec::new(),
             shot_busy: false,
+            clip,
         };
         model.connect_widget_signals(&sender);
+        model.clip_connect_view(&sender);
         model.apply_prefs();
         model.set_phase(Phase::Loading);
         model.probe(&sender);
@@ -533,6 +548,7 @@ impl Component for Console {
             ConsoleInput::Screenshot => self.take_screenshot(&sender),
             ConsoleInput::SaveScreenshot { temp, dest } => self.save_screenshot(temp, dest, &sender),
             ConsoleInput::PrefsChanged => self.apply_prefs(),
+            ConsoleInput::Clip(msg) => self.clip_update(msg, &sender),
         }
     }
 
@@ -553,12 +569,14 @@ impl Component for Console {
             }
             ConsoleCmd::Watched(None) => {}
             ConsoleCmd::Screenshot(result) => self.on_screenshot_taken(result, &sender),
+            ConsoleCmd::Clip(cmd) => self.clip_cmd(*cmd, &sender),
         }
     }
 
     fn shutdown(&mut self, _widgets: &mut Self::Widgets, _output: relm4::Sender<Self::Output>) {
         self.follower = None;
         self.end_session();
+        self.clip_shutdown();
         self.unwatch_window();
         if let Some(settings) = self.prefs.settings() {
             for id in self.settings_handlers.drain(..) {
