@@ -38,7 +38,15 @@ fn switch_row(label: &str, description: &str) -> (gtk::Box, gtk::Switch) {
         .orientation(gtk::Orientation::Vertical)
         .hexpand(true)
         .build();
-    texts.append(&gtk::Label::builder().label(label).xalign(0.0).build());
+    // The switch carries this text as its accessible name; the label itself stays out of
+    // the accessibility tree so that the name is not there twice.
+    texts.append(
+        &gtk::Label::builder()
+            .label(label)
+            .xalign(0.0)
+            .accessible_role(gtk::AccessibleRole::None)
+            .build(),
+    );
     let sub = gtk::Label::builder()
         .label(description)
         .xalign(0.0)

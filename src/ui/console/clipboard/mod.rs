@@ -31,8 +31,8 @@ use crate::i18n::gettext;
 use logic::{AgentView, EchoGuard, HostAction};
 pub use menu::ClipMenu;
 
-/// Clipboard messages of the console.
-#[derive(Debug)]
+/// Clipboard messages of the console. Their `Debug` (which relm4 logs) leaves the clipboard's
+/// text out: it can hold passwords.
 pub enum ClipInput {
     /// GTK says the host clipboard changed.
     HostChanged,
@@ -51,6 +51,23 @@ pub enum ClipInput {
     TypeRead(Option<String>),
     /// Type this text (confirmed when long).
     TypeConfirmed(String),
+}
+
+impl std::fmt::Debug for ClipInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = |t: &Option<String>| t.as_ref().map(String::len);
+        match self {
+            ClipInput::HostChanged => f.write_str("HostChanged"),
+            ClipInput::HostText(t) => write!(f, "HostText(bytes: {:?})", bytes(t)),
+            ClipInput::GuestText(t) => write!(f, "GuestText(bytes: {})", t.len()),
+            ClipInput::SpiceAgent(on) => write!(f, "SpiceAgent({on})"),
+            ClipInput::SetPolicy(p) => write!(f, "SetPolicy({p:?})"),
+            ClipInput::MenuShown => f.write_str("MenuShown"),
+            ClipInput::TypeClipboard => f.write_str("TypeClipboard"),
+            ClipInput::TypeRead(t) => write!(f, "TypeRead(bytes: {:?})", bytes(t)),
+            ClipInput::TypeConfirmed(t) => write!(f, "TypeConfirmed(bytes: {})", t.len()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -165,7 +182,8 @@ impl Console {
                 Some(true) => AgentView::Active,
                 _ => AgentView::Missing,
             };
-            tracing::info!(vm = %self.name, "clipboard shared through SPICE");
+            let active = self.clip.agent == AgentView::Active;
+            tracing::info!(vm = %self.name, active, "clipboard shared through SPICE");
             self.clip_refresh();
             self.clip_host_changed(sender);
             return;
@@ -339,7 +357,7 @@ impl Console {
             AgentView::Missing
         };
         self.clip.link = Link::Agent { handle, events: task };
-        tracing::info!(vm = %self.name, agent = active, "clipboard shared through the agent channel");
+        tracing::info!(vm = %self.name, active, "clipboard shared through the agent channel");
         self.clip_refresh();
         self.clip_host_changed(sender);
     }
@@ -470,5 +488,28 @@ fn report_agent_error(out: &relm4::Sender<ConsoleOutput>, vm: &str, err: &AgentE
             )));
         }
         _ => tracing::debug!(vm, "clipboard: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_log_no_clipboard_text() {
+        for msg in [
+            ClipInput::HostText(Some("hunter2".into())),
+            ClipInput::GuestText("hunter2".into()),
+            ClipInput::TypeRead(Some("hunter2".into())),
+            ClipInput::TypeConfirmed("hunter2".into()),
+        ] {
+            let shown = format!("{:?}", ConsoleInput::Clip(msg));
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("bytes: "), "{shown}");
+        }
+        assert_eq!(
+            format!("{:?}", ClipInput::HostText(None)),
+            "HostText(bytes: None)"
+        );
     }
 }

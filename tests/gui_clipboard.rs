@@ -1,0 +1,143 @@
+//! The console's clipboard against a real guest: `examples/console.rs` on a private Xvfb (the
+//! harness of tests/gui_console.rs), the tiny test guest with the static clipboard agent
+//! (`tests/guest/build.sh --with-agent`), QEMU under TCG.
+//!
+//! Checked, on a VNC VM (Hangar's own agent channel), then on a SPICE VM (spice-client-glib):
+//! * a host copy (xclip owns the X CLIPBOARD) reaches the guest (`clipget` on serial);
+//! * a guest copy (`clipset`) reaches the host X clipboard (`xclip -o`), and is not sent back;
+//! * "Host → guest" switched off in the Clipboard menu (AT-SPI): vm.toml says so, the button
+//!   shows the badge, a new host copy does not reach the guest; switched on again, the host's
+//!   current text does;
+//! * "Guest → host" switched off: a guest copy does not reach the host;
+//! * (VNC) "Type Clipboard Text" types the host clipboard into tty1 (`KEYLINE:` on serial).
+//!
+//! Needs what tests/gui_console.rs needs, plus xclip. Screenshots go to
+//! `target/screenshots/console-clipboard-*.png`. Skipped only without Xvfb or with
+//! `HANGAR_SKIP_QEMU_TESTS=1`.
+
+// The console test's harness; this test uses part of it.
+#[allow(dead_code)]
+#[path = "gui_console/app.rs"]
+mod app;
+#[path = "gui_clipboard/guest.rs"]
+mod guest;
+#[allow(dead_code)]
+#[path = "gui_console/support.rs"]
+mod support;
+
+use std::time::Duration;
+
+use app::App;
+use guest::{Clip, GuestSerial};
+use support::Session;
+
+/// How long a copy that must NOT cross is given to cross anyway.
+const QUIET: Duration = Duration::from_secs(3);
+
+/// A widget of the popover, in the accessibility tree only while the menu is open.
+const IN_MENU: &str = "Type Clipboard Text";
+
+fn open_menu(app: &App, s: &Session) {
+    if !app.has(IN_MENU) {
+        app.click_widget(s, "Clipboard");
+    }
+    assert!(app.shows(IN_MENU), "the Clipboard menu did not open");
+}
+
+fn close_menu(app: &App, s: &Session) {
+    s.xdo(&["key", "Escape"]);
+    let closed = support::wait_for(Duration::from_secs(5), || (!app.has(IN_MENU)).then_some(()));
+    assert!(closed.is_some(), "the Clipboard menu did not close");
+}
+
+/// Flips the menu switch named `name` and waits for the saved policy to be logged.
+fn flip(app: &App, s: &Session, name: &str, logged: &str) {
+    open_menu(app, s);
+    let mark = app.log.len();
+    app.activate(name);
+    app.log.wait(logged, mark, Duration::from_secs(10));
+    close_menu(app, s);
+}
+
+/// Both directions, the switches, the badge; typing on VNC only.
+fn exercise(s: &Session, vm: &str, protocol: &str) {
+    let clip = Clip::new(s);
+    let app = App::start(s, vm);
+    app.log.wait(r#"phase="off""#, 0, Duration::from_secs(30));
+    let mark = app.log.len();
+    s.ctl(&["start", vm]);
+    app.log
+        .wait(r#"phase="connected""#, mark, Duration::from_secs(30));
+    s.wait_serial(vm, "HANGAR-BOOT-OK", 1, Duration::from_secs(60));
+    app.log.wait(
+        &format!("clipboard shared through {protocol}"),
+        mark,
+        Duration::from_secs(10),
+    );
+    app.log.wait("active=true", mark, Duration::from_secs(30));
+    let mut serial = GuestSerial::connect(s, vm);
+    let tag = if protocol == "SPICE" { "spice" } else { "vnc" };
+
+    // Host → guest.
+    clip.copy(&format!("host one {tag}"));
+    serial.wait_clip(&format!("CLIP:host one {tag}"));
+    // Guest → host, not bounced back to the guest.
+    serial.ask(&format!("clipset guest one {tag}"), "CLIPSET:");
+    clip.wait_host(&format!("guest one {tag}"));
+    std::thread::sleep(QUIET);
+    assert_eq!(serial.ask("clipget", "CLIP"), format!("CLIP:host one {tag}"));
+
+    // Host → guest off.
+    flip(&app, s, "Host → guest", "host_to_guest=false guest_to_host=true");
+    assert!(
+        guest::vm_toml(s, vm).contains("host_to_guest = false"),
+        "{}",
+        guest::vm_toml(s, vm)
+    );
+    assert!(app.shows("Clipboard: host → guest is off"), "no badge");
+    s.screenshot("clipboard-badge");
+    clip.copy(&format!("host two {tag}"));
+    std::thread::sleep(QUIET);
+    assert_eq!(serial.ask("clipget", "CLIP"), format!("CLIP:host one {tag}"));
+    // On again: the host's current text is offered.
+    flip(&app, s, "Host → guest", "host_to_guest=true guest_to_host=true");
+    serial.wait_clip(&format!("CLIP:host two {tag}"));
+    assert!(!app.has("Clipboard: host → guest is off"), "badge still shown");
+
+    // Guest → host off.
+    flip(&app, s, "Guest → host", "host_to_guest=true guest_to_host=false");
+    assert!(app.shows("Clipboard: guest → host is off"), "no badge");
+    serial.ask(&format!("clipset guest two {tag}"), "CLIPSET:");
+    std::thread::sleep(QUIET);
+    assert_eq!(clip.host_text(), format!("host two {tag}"));
+    flip(&app, s, "Guest → host", "host_to_guest=true guest_to_host=true");
+    serial.ask(&format!("clipset guest three {tag}"), "CLIPSET:");
+    clip.wait_host(&format!("guest three {tag}"));
+
+    // Type Clipboard Text into tty1.
+    if protocol != "SPICE" {
+        clip.copy("Typed: clip 42!\n");
+        serial.wait_clip("CLIP:Typed: clip 42!\\n");
+        open_menu(&app, s);
+        s.screenshot("clipboard-menu");
+        let mark = app.log.len();
+        app.activate("Type Clipboard Text");
+        app.log
+            .wait("typed the clipboard text", mark, Duration::from_secs(30));
+        serial.wait_line("KEYLINE:Typed: clip 42!");
+    }
+    s.ctl(&["stop", "--force", vm]);
+    let after = app.log.text();
+    assert!(!after.contains("panicked"), "the example panicked:\n{after}");
+}
+
+#[test]
+fn clipboard_crosses_both_ways_as_the_switches_say() {
+    let Some(s) = Session::new() else {
+        return;
+    };
+    guest::create_agent_vm(&s, "cvnc", "vnc");
+    exercise(&s, "cvnc", "the agent channel");
+    guest::create_agent_vm(&s, "cspice", "spice");
+    exercise(&s, "cspice", "SPICE");
+}
