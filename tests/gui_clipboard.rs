@@ -9,7 +9,8 @@
 //!   shows the badge, a new host copy does not reach the guest; switched on again, the host's
 //!   current text does;
 //! * "Guest → host" switched off: a guest copy does not reach the host;
-//! * (VNC) "Type Clipboard Text" types the host clipboard into tty1 (`KEYLINE:` on serial).
+//! * (VNC) "Type Clipboard Text" types the host clipboard into tty1 (`KEYLINE:` on serial);
+//! * a VM without a display shares its clipboard both ways while its console is open.
 //!
 //! Needs what tests/gui_console.rs needs, plus xclip. Screenshots go to
 //! `target/screenshots/console-clipboard-*.png`. Skipped only without Xvfb or with
@@ -24,39 +25,26 @@ mod guest;
 #[allow(dead_code)]
 #[path = "gui_console/support.rs"]
 mod support;
+#[path = "gui_clipboard/ui.rs"]
+mod ui;
 
 use std::time::Duration;
 
 use app::App;
 use guest::{Clip, GuestSerial};
 use support::Session;
+use ui::Menu;
 
 /// How long a copy that must NOT cross is given to cross anyway.
 const QUIET: Duration = Duration::from_secs(3);
 
-/// A widget of the popover, in the accessibility tree only while the menu is open.
-const IN_MENU: &str = "Type Clipboard Text";
-
-fn open_menu(app: &App, s: &Session) {
-    if !app.has(IN_MENU) {
-        app.click_widget(s, "Clipboard");
-    }
-    assert!(app.shows(IN_MENU), "the Clipboard menu did not open");
-}
-
-fn close_menu(app: &App, s: &Session) {
-    s.xdo(&["key", "Escape"]);
-    let closed = support::wait_for(Duration::from_secs(5), || (!app.has(IN_MENU)).then_some(()));
-    assert!(closed.is_some(), "the Clipboard menu did not close");
-}
-
 /// Flips the menu switch named `name` and waits for the saved policy to be logged.
-fn flip(app: &App, s: &Session, name: &str, logged: &str) {
-    open_menu(app, s);
+fn flip(app: &App, menu: &Menu, name: &str, logged: &str) {
+    menu.show();
     let mark = app.log.len();
-    app.activate(name);
-    app.log.wait(logged, mark, Duration::from_secs(10));
-    close_menu(app, s);
+    menu.activate(name);
+    app.log.wait(logged, mark, Duration::from_secs(20));
+    menu.hide();
 }
 
 /// Both directions, the switches, the badge; typing on VNC only.
@@ -64,6 +52,7 @@ fn exercise(s: &Session, vm: &str, protocol: &str) {
     let clip = Clip::new(s);
     let app = App::start(s, vm);
     app.log.wait(r#"phase="off""#, 0, Duration::from_secs(30));
+    let menu = Menu::find(s, &app, vm);
     let mark = app.log.len();
     s.ctl(&["start", vm]);
     app.log
@@ -88,29 +77,49 @@ fn exercise(s: &Session, vm: &str, protocol: &str) {
     assert_eq!(serial.ask("clipget", "CLIP"), format!("CLIP:host one {tag}"));
 
     // Host → guest off.
-    flip(&app, s, "Host → guest", "host_to_guest=false guest_to_host=true");
+    flip(
+        &app,
+        &menu,
+        "Host → guest",
+        "host_to_guest=false guest_to_host=true",
+    );
     assert!(
         guest::vm_toml(s, vm).contains("host_to_guest = false"),
         "{}",
         guest::vm_toml(s, vm)
     );
-    assert!(app.shows("Clipboard: host → guest is off"), "no badge");
+    menu.wait_badge("Clipboard: host → guest is off", true);
     s.screenshot("clipboard-badge");
     clip.copy(&format!("host two {tag}"));
     std::thread::sleep(QUIET);
     assert_eq!(serial.ask("clipget", "CLIP"), format!("CLIP:host one {tag}"));
     // On again: the host's current text is offered.
-    flip(&app, s, "Host → guest", "host_to_guest=true guest_to_host=true");
+    flip(
+        &app,
+        &menu,
+        "Host → guest",
+        "host_to_guest=true guest_to_host=true",
+    );
     serial.wait_clip(&format!("CLIP:host two {tag}"));
-    assert!(!app.has("Clipboard: host → guest is off"), "badge still shown");
+    menu.wait_badge("Clipboard: host → guest is off", false);
 
     // Guest → host off.
-    flip(&app, s, "Guest → host", "host_to_guest=true guest_to_host=false");
-    assert!(app.shows("Clipboard: guest → host is off"), "no badge");
+    flip(
+        &app,
+        &menu,
+        "Guest → host",
+        "host_to_guest=true guest_to_host=false",
+    );
+    menu.wait_badge("Clipboard: guest → host is off", true);
     serial.ask(&format!("clipset guest two {tag}"), "CLIPSET:");
     std::thread::sleep(QUIET);
     assert_eq!(clip.host_text(), format!("host two {tag}"));
-    flip(&app, s, "Guest → host", "host_to_guest=true guest_to_host=true");
+    flip(
+        &app,
+        &menu,
+        "Guest → host",
+        "host_to_guest=true guest_to_host=true",
+    );
     serial.ask(&format!("clipset guest three {tag}"), "CLIPSET:");
     clip.wait_host(&format!("guest three {tag}"));
 
@@ -118,10 +127,10 @@ fn exercise(s: &Session, vm: &str, protocol: &str) {
     if protocol != "SPICE" {
         clip.copy("Typed: clip 42!\n");
         serial.wait_clip("CLIP:Typed: clip 42!\\n");
-        open_menu(&app, s);
+        menu.show();
         s.screenshot("clipboard-menu");
         let mark = app.log.len();
-        app.activate("Type Clipboard Text");
+        menu.activate("Type Clipboard Text");
         app.log
             .wait("typed the clipboard text", mark, Duration::from_secs(30));
         serial.wait_line("KEYLINE:Typed: clip 42!");
@@ -129,6 +138,31 @@ fn exercise(s: &Session, vm: &str, protocol: &str) {
     s.ctl(&["stop", "--force", vm]);
     let after = app.log.text();
     assert!(!after.contains("panicked"), "the example panicked:\n{after}");
+}
+
+/// A VM without a display shares its clipboard too (the console shows the serial hint).
+fn headless(s: &Session, vm: &str) {
+    let clip = Clip::new(s);
+    let app = App::start(s, vm);
+    // A VM without a display shows the serial console hint, running or not.
+    app.log.wait(r#"phase="headless""#, 0, Duration::from_secs(30));
+    let mark = app.log.len();
+    s.ctl(&["start", vm]);
+    app.log.wait(
+        "clipboard shared through the agent channel",
+        mark,
+        Duration::from_secs(10),
+    );
+    s.wait_serial(vm, "HANGAR-BOOT-OK", 1, Duration::from_secs(60));
+    app.log.wait("active=true", mark, Duration::from_secs(30));
+    let mut serial = GuestSerial::connect(s, vm);
+    clip.copy("host to headless");
+    serial.wait_clip("CLIP:host to headless");
+    serial.ask("clipset headless to host", "CLIPSET:");
+    clip.wait_host("headless to host");
+    s.ctl(&["stop", "--force", vm]);
+    app.log
+        .wait("clipboard no longer shared", mark, Duration::from_secs(20));
 }
 
 #[test]
@@ -140,4 +174,6 @@ fn clipboard_crosses_both_ways_as_the_switches_say() {
     exercise(&s, "cvnc", "the agent channel");
     guest::create_agent_vm(&s, "cspice", "spice");
     exercise(&s, "cspice", "SPICE");
+    guest::create_agent_vm(&s, "chl", "none");
+    headless(&s, "chl");
 }

@@ -40,7 +40,8 @@ pub enum BackendEvent {
     PointerMode { absolute: bool },
     /// The guest put text on its clipboard.
     CutText(String),
-    /// The guest's clipboard agent came or went (SPICE only: VNC has no agent of its own).
+    /// The guest's clipboard agent came (and announced it can share the clipboard) or went
+    /// (SPICE only: VNC has no agent of its own).
     GuestAgent { connected: bool },
     /// The guest pointer shape changed.
     Cursor(GuestCursor),

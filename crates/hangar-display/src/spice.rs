@@ -34,6 +34,8 @@ const MOUSE_MODE_CLIENT: i32 = 2;
 const CLIPBOARD_UTF8: u32 = 1;
 /// `VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD`.
 const SELECTION_CLIPBOARD: u32 = 0;
+/// `VD_AGENT_CAP_CLIPBOARD_BY_DEMAND`: without it spice-client-glib drops clipboard grabs.
+const CAP_CLIPBOARD_BY_DEMAND: u32 = 5;
 
 #[derive(Default)]
 struct Channels {
@@ -53,7 +55,15 @@ struct Shared {
     host_grab: Cell<bool>,
     /// Whether the guest's clipboard is fetched when it copies.
     from_guest: Cell<bool>,
+    /// What was last reported as [`BackendEvent::GuestAgent`].
+    agent_ready: Cell<bool>,
     connected: Cell<bool>,
+}
+
+/// The guest agent runs and has announced it can share the clipboard (its capabilities come
+/// a moment after `agent-connected`).
+fn clipboard_agent_ready(main: &spice::MainChannel) -> bool {
+    main.is_agent_connected() && main.agent_test_capability(CAP_CLIPBOARD_BY_DEMAND)
 }
 
 pub struct SpiceBackend {
@@ -174,7 +184,7 @@ impl SpiceBackend {
 
     pub fn send_clipboard_text(&self, text: &str) -> Result<(), DisplayError> {
         let main = self.main().ok_or(DisplayError::NotConnected)?;
-        if !main.is_agent_connected() {
+        if !clipboard_agent_ready(&main) {
             return Err(DisplayError::Clipboard(
                 "the guest runs no SPICE agent; install spice-vdagent in the guest".to_owned(),
             ));
@@ -199,7 +209,7 @@ impl SpiceBackend {
     }
 
     pub fn guest_agent_connected(&self) -> bool {
-        self.main().is_some_and(|m| m.is_agent_connected())
+        self.main().is_some_and(|m| clipboard_agent_ready(&m))
     }
 
     pub fn resize_guest(&self, width: u32, height: u32) -> Result<(), DisplayError> {
@@ -293,12 +303,15 @@ fn setup_main(main: &spice::MainChannel, shared: &Rc<Shared>, sink: &Sink) {
             absolute: main.mouse_mode() == MOUSE_MODE_CLIENT,
         });
     });
-    let s = sink.clone();
-    main.connect_agent_connected_notify(move |main| {
-        s(BackendEvent::GuestAgent {
-            connected: main.is_agent_connected(),
-        });
-    });
+    let (sh, s) = (shared.clone(), sink.clone());
+    let agent_changed = move |main: &spice::MainChannel| {
+        let ready = clipboard_agent_ready(main);
+        if sh.agent_ready.replace(ready) != ready {
+            s(BackendEvent::GuestAgent { connected: ready });
+        }
+    };
+    main.connect_agent_connected_notify(agent_changed.clone());
+    main.connect_main_agent_update(agent_changed);
     let sh = shared.clone();
     main.connect_main_clipboard_selection_grab(move |main, selection, types| {
         if selection != SELECTION_CLIPBOARD {

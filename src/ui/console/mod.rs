@@ -272,7 +272,10 @@ impl Console {
             Ok(Target::Headless) => {
                 self.end_session();
                 self.set_phase(Phase::Headless);
-                self.clip_link(None, sender);
+                if self.manager.pid(&self.name).is_some() {
+                    self.ensure_watched(sender);
+                    self.clip_link(None, sender);
+                }
             }
             Ok(Target::Display(protocol, path)) => {
                 self.ensure_watched(sender);
@@ -367,7 +370,8 @@ impl Console {
                     self.end_session();
                     self.watch_asked = false;
                     self.set_phase(Phase::Off);
-                } else if self.phase.waits_for_vm() && self.phase != Phase::Headless {
+                } else if self.phase.waits_for_vm() {
+                    // Headless: looks again to share the clipboard once it runs.
                     self.backoff.reset();
                     self.probe(sender);
                 }
