@@ -285,6 +285,11 @@ impl Console {
             ClipCmd::Linked { generation, result } if generation == self.clip.generation => {
                 self.clip_linked(result, sender)
             }
+            ClipCmd::Linked { result: Ok(_), .. } if matches!(self.clip.link, Link::None | Link::Spice) => {
+                // Opened after sharing stopped: free the channel again.
+                let (manager, name) = (self.manager.clone(), self.name.clone());
+                relm4::spawn(async move { manager.close_clipboard(&name).await });
+            }
             ClipCmd::Linked { .. } => {}
             ClipCmd::PolicySaved(Ok(config)) => {
                 let before = self.clip.effective();
