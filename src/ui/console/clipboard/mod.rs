@@ -412,7 +412,7 @@ impl Console {
         read_text(&self.clip.clipboard, sender, ClipInput::HostText);
     }
 
-    fn clip_host_text(&mut self, text: Option<String>, _sender: &ComponentSender<Self>) {
+    fn clip_host_text(&mut self, text: Option<String>, sender: &ComponentSender<Self>) {
         if !self.clip.linked() {
             return;
         }
@@ -427,7 +427,7 @@ impl Console {
                     Ok(()) => {
                         tracing::info!(vm = %self.name, bytes, "clipboard: host text offered to the guest")
                     }
-                    Err(err) => report_agent_error(_sender.output_sender(), &self.name, &err),
+                    Err(err) => report_agent_error(sender.output_sender(), &self.name, &err),
                 }
             }
             (HostAction::Offer(text), Link::Spice) => match self.w.view.send_clipboard_text(&text) {
