@@ -182,8 +182,8 @@ impl Console {
         &self.phase
     }
 
-    /// The toolbar's slot for menus of later features (clipboard, USB), right of the grab
-    /// hint. Empty until something is put there.
+    /// The toolbar's slot for feature menus, right of the grab hint: it holds the Clipboard
+    /// menu; USB goes here too.
     pub fn extra_menus(&self) -> &gtk::Box {
         &self.w.extra_menus
     }
