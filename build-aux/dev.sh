@@ -14,7 +14,7 @@ RUN_PKGS="qemu-system-x86 ovmf swtpm swtpm-tools osinfo-db"
 # Test: the tiny guest's ingredients, a virtual X server and GUI automation, data validators.
 TEST_PKGS="xvfb xauth xdotool imagemagick busybox-static grub-common grub-pc-bin grub-efi-amd64-bin
   xorriso mtools cpio kmod xz-utils socat dbus at-spi2-core desktop-file-utils appstream
-  x11-xkb-utils x11-utils gvncviewer python3 python3-pyatspi gir1.2-atspi-2.0 openbox"
+  x11-xkb-utils x11-utils gvncviewer python3 python3-pyatspi gir1.2-atspi-2.0 openbox xclip"
 
 need_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

@@ -51,3 +51,39 @@ fn catalogs_are_complete_and_valid() {
         );
     }
 }
+
+/// Every Rust source that calls a gettext function is listed in po/POTFILES.in, or its strings
+/// would never reach the template (and stay English in every language).
+#[test]
+fn every_translated_source_is_in_potfiles() {
+    let listed = std::fs::read_to_string(root().join("po/POTFILES.in")).expect("po/POTFILES.in");
+    let listed: Vec<&str> = listed.lines().map(str::trim).collect();
+    let mut missing = vec![];
+    let mut stack = vec![root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read source");
+            let translated = ["gettext(\"", "i18n_f(\"", "ngettext(\"", "ni18n_f(\""]
+                .iter()
+                .any(|call| text.contains(call));
+            let rel = path.strip_prefix(root()).expect("under the root");
+            let rel = rel.to_str().expect("utf-8 path");
+            if translated && !listed.contains(&rel) {
+                missing.push(rel.to_string());
+            }
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "add these to po/POTFILES.in, then run po/update.sh: {missing:?}"
+    );
+}

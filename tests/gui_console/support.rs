@@ -100,9 +100,18 @@ fn start_xvfb(xvfb: &Path) -> (Reaped, String) {
 }
 
 /// A private D-Bus session bus (AT-SPI lives on it); returns its address.
-fn start_dbus() -> (Reaped, String) {
+///
+/// The accessibility bus it starts on demand puts its socket in `$XDG_RUNTIME_DIR/at-spi/`
+/// (else `~/.cache/at-spi/`), named after `$DISPLAY`; without both set here, every test run on
+/// the machine would share one socket path, and concurrent runs would take each other's bus.
+fn start_dbus(display: &str, runtime_dir: &Path) -> (Reaped, String) {
+    std::fs::create_dir_all(runtime_dir).expect("mkdir the D-Bus runtime dir");
+    std::fs::set_permissions(runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod the D-Bus runtime dir");
     let mut child = Command::new("dbus-daemon")
         .args(["--session", "--nofork", "--print-address=1"])
+        .env("DISPLAY", display)
+        .env("XDG_RUNTIME_DIR", runtime_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -178,7 +187,7 @@ impl Session {
             .spawn()
             .expect("start openbox");
         let wm = Reaped(wm);
-        let (dbus, bus) = start_dbus();
+        let (dbus, bus) = start_dbus(&display, &tmp.path().join("xdg-runtime"));
         let shots = profile_dir()
             .parent()
             .map(|t| t.join("screenshots"))

@@ -41,6 +41,9 @@ pub enum BackendEvent {
     PointerMode { absolute: bool },
     /// The guest put text on its clipboard.
     CutText(String),
+    /// The guest's clipboard agent came (and announced it can share the clipboard) or went
+    /// (SPICE only: VNC has no agent of its own).
+    GuestAgent { connected: bool },
     /// The guest pointer shape changed.
     Cursor(GuestCursor),
 }
@@ -110,6 +113,30 @@ impl Backend {
         match self {
             Backend::Vnc(b) => b.send_clipboard_text(text),
             Backend::Spice(b) => b.send_clipboard_text(text),
+        }
+    }
+
+    /// Takes back text offered with [`Backend::send_clipboard_text`] (VNC has nothing to take back).
+    pub fn withdraw_clipboard_text(&self) {
+        match self {
+            Backend::Vnc(_) => {}
+            Backend::Spice(b) => b.withdraw_clipboard_text(),
+        }
+    }
+
+    /// Whether the guest's clipboard is fetched when it copies (VNC servers push it anyway).
+    pub fn set_clipboard_from_guest(&self, allowed: bool) {
+        match self {
+            Backend::Vnc(_) => {}
+            Backend::Spice(b) => b.set_clipboard_from_guest(allowed),
+        }
+    }
+
+    /// Whether the guest's clipboard agent runs; `None` when the protocol cannot tell.
+    pub fn guest_agent_connected(&self) -> Option<bool> {
+        match self {
+            Backend::Vnc(_) => None,
+            Backend::Spice(b) => Some(b.guest_agent_connected()),
         }
     }
 

@@ -9,7 +9,10 @@
 //!   ([`crate::keymap::qnum_to_spice`]), absolute positions in client mouse mode, relative
 //!   motion in server mouse mode.
 //! * Clipboard and monitor configuration go through the main channel and need the SPICE agent
-//!   (spice-vdagent) in the guest.
+//!   (spice-vdagent) in the guest. Only the CLIPBOARD selection with UTF-8 text is shared: a
+//!   guest grab is answered with a request at once (unless fetching from the guest is off), the
+//!   text comes back as [`BackendEvent::CutText`]; host text is offered with a grab and handed
+//!   over when the guest asks. `agent-connected` changes come as [`BackendEvent::GuestAgent`].
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
@@ -34,6 +37,8 @@ const MOUSE_MODE_CLIENT: i32 = 2;
 const CLIPBOARD_UTF8: u32 = 1;
 /// `VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD`.
 const SELECTION_CLIPBOARD: u32 = 0;
+/// `VD_AGENT_CAP_CLIPBOARD_BY_DEMAND`: without it spice-client-glib drops clipboard grabs.
+const CAP_CLIPBOARD_BY_DEMAND: u32 = 5;
 
 #[derive(Default)]
 struct Channels {
@@ -49,7 +54,19 @@ struct Shared {
     primary: RefCell<Option<spice::DisplayPrimary>>,
     /// Text offered to the guest clipboard, handed over when the guest asks for it.
     clipboard_out: RefCell<Option<String>>,
+    /// This client holds the guest's CLIPBOARD selection (it grabbed and the guest did not since).
+    host_grab: Cell<bool>,
+    /// Whether the guest's clipboard is fetched when it copies.
+    from_guest: Cell<bool>,
+    /// What was last reported as [`BackendEvent::GuestAgent`].
+    agent_ready: Cell<bool>,
     connected: Cell<bool>,
+}
+
+/// The guest agent runs and has announced it can share the clipboard (its capabilities come
+/// a moment after `agent-connected`).
+fn clipboard_agent_ready(main: &spice::MainChannel) -> bool {
+    main.is_agent_connected() && main.agent_test_capability(CAP_CLIPBOARD_BY_DEMAND)
 }
 
 pub struct SpiceBackend {
@@ -77,7 +94,10 @@ impl SpiceBackend {
         // Redirection channels exist only when the VM has them (`usb.redirect_channels`). libusb
         // needs usbfs: without it spice-client-glib only logs failures on every session.
         session.set_enable_usbredir(Path::new(USBFS).exists());
-        let shared = Rc::new(Shared::default());
+        let shared = Rc::new(Shared {
+            from_guest: Cell::new(true),
+            ..Shared::default()
+        });
         {
             let shared = shared.clone();
             let sink = sink.clone();
@@ -169,14 +189,32 @@ impl SpiceBackend {
 
     pub fn send_clipboard_text(&self, text: &str) -> Result<(), DisplayError> {
         let main = self.main().ok_or(DisplayError::NotConnected)?;
-        if !main.is_agent_connected() {
+        if !clipboard_agent_ready(&main) {
             return Err(DisplayError::Clipboard(
                 "the guest runs no SPICE agent; install spice-vdagent in the guest".to_owned(),
             ));
         }
         self.shared.clipboard_out.replace(Some(text.to_owned()));
+        self.shared.host_grab.set(true);
         main.clipboard_selection_grab(SELECTION_CLIPBOARD, &[CLIPBOARD_UTF8]);
         Ok(())
+    }
+
+    pub fn withdraw_clipboard_text(&self) {
+        self.shared.clipboard_out.replace(None);
+        if self.shared.host_grab.replace(false) {
+            if let Some(main) = self.main().filter(|m| m.is_agent_connected()) {
+                main.clipboard_selection_release(SELECTION_CLIPBOARD);
+            }
+        }
+    }
+
+    pub fn set_clipboard_from_guest(&self, allowed: bool) {
+        self.shared.from_guest.set(allowed);
+    }
+
+    pub fn guest_agent_connected(&self) -> bool {
+        self.main().is_some_and(|m| clipboard_agent_ready(&m))
     }
 
     pub fn resize_guest(&self, width: u32, height: u32) -> Result<(), DisplayError> {
@@ -280,14 +318,30 @@ fn setup_main(main: &spice::MainChannel, shared: &Rc<Shared>, sink: &Sink) {
             absolute: main.mouse_mode() == MOUSE_MODE_CLIENT,
         });
     });
-    main.connect_main_clipboard_selection_grab(|main, selection, types| {
-        if selection == SELECTION_CLIPBOARD && types.contains(&CLIPBOARD_UTF8) {
+    let (sh, s) = (shared.clone(), sink.clone());
+    let agent_changed = move |main: &spice::MainChannel| {
+        let ready = clipboard_agent_ready(main);
+        if sh.agent_ready.replace(ready) != ready {
+            s(BackendEvent::GuestAgent { connected: ready });
+        }
+    };
+    main.connect_agent_connected_notify(agent_changed.clone());
+    main.connect_main_agent_update(agent_changed);
+    let sh = shared.clone();
+    main.connect_main_clipboard_selection_grab(move |main, selection, types| {
+        if selection != SELECTION_CLIPBOARD {
+            return;
+        }
+        // The guest owns the clipboard now: our offer is void.
+        sh.host_grab.set(false);
+        sh.clipboard_out.replace(None);
+        if sh.from_guest.get() && types.contains(&CLIPBOARD_UTF8) {
             main.clipboard_selection_request(selection, CLIPBOARD_UTF8);
         }
     });
-    let s = sink.clone();
+    let (sh, s) = (shared.clone(), sink.clone());
     main.connect_main_clipboard_selection(move |_, selection, kind, data| {
-        if selection == SELECTION_CLIPBOARD && kind == CLIPBOARD_UTF8 {
+        if selection == SELECTION_CLIPBOARD && kind == CLIPBOARD_UTF8 && sh.from_guest.get() {
             s(BackendEvent::CutText(strip_nuls(&String::from_utf8_lossy(data))));
         }
     });

@@ -17,6 +17,7 @@
 //! Phase changes, grabs and fullscreen are logged at `info` (tests read them).
 
 mod actions;
+mod clipboard;
 mod detach;
 mod fullscreen;
 mod keys;
@@ -43,6 +44,7 @@ use crate::error::UserError;
 use crate::i18n::{gettext, i18n_f};
 use crate::settings::{keys as pref_keys, Prefs};
 use actions::Actions;
+use clipboard::{ClipCmd, ClipInput, ClipShare};
 use detach::Detached;
 use resize::GuestFollower;
 use target::Backoff;
@@ -87,6 +89,7 @@ pub enum ConsoleInput {
         dest: Option<PathBuf>,
     },
     PrefsChanged,
+    Clip(ClipInput),
 }
 
 #[derive(Debug)]
@@ -113,6 +116,7 @@ pub enum ConsoleCmd {
     },
     Watched(Option<String>),
     Screenshot(Result<PathBuf, UserError>),
+    Clip(Box<ClipCmd>),
 }
 
 /// What the console shows.
@@ -171,6 +175,7 @@ pub struct Console {
     settings_handlers: Vec<glib::SignalHandlerId>,
     shot_busy: bool,
     usb: relm4::Controller<usb::UsbMenu>,
+    clip: ClipShare,
 }
 
 impl Console {
@@ -179,8 +184,8 @@ impl Console {
         &self.phase
     }
 
-    /// The toolbar's slot for menus of later features (clipboard, USB), right of the grab
-    /// hint. Empty until something is put there.
+    /// The toolbar's slot for feature menus, right of the grab hint: it holds the Clipboard
+    /// menu; USB goes here too.
     pub fn extra_menus(&self) -> &gtk::Box {
         &self.w.extra_menus
     }
@@ -222,6 +227,9 @@ impl Console {
         }
         if connected && self.w.content.is_mapped() {
             self.w.view.grab_focus();
+        }
+        if matches!(phase, Phase::Off | Phase::Broken(_)) {
+            self.clip_unlink();
         }
         if phase != self.phase {
             tracing::info!(vm = %self.name, phase = phase.name(), "console phase");
@@ -266,10 +274,15 @@ impl Console {
             Ok(Target::Headless) => {
                 self.end_session();
                 self.set_phase(Phase::Headless);
+                if self.manager.pid(&self.name).is_some() {
+                    self.ensure_watched(sender);
+                    self.clip_link(None, sender);
+                }
             }
             Ok(Target::Display(protocol, path)) => {
                 self.ensure_watched(sender);
                 self.connect(protocol, &path, sender);
+                self.clip_link(Some(protocol), sender);
             }
         }
     }
@@ -359,11 +372,13 @@ impl Console {
                     self.end_session();
                     self.watch_asked = false;
                     self.set_phase(Phase::Off);
-                } else if self.phase.waits_for_vm() && self.phase != Phase::Headless {
+                } else if self.phase.waits_for_vm() {
+                    // Headless: looks again to share the clipboard once it runs.
                     self.backoff.reset();
                     self.probe(sender);
                 }
             }
+            Event::Agent { name, status } if name == self.name => self.clip_agent_state(&status),
             Event::ListChanged if matches!(self.phase, Phase::Off | Phase::Headless | Phase::Broken(_)) => {
                 self.probe(sender);
             }
@@ -449,6 +464,8 @@ impl Component for Console {
         w.extra_menus.append(usb.widget());
         w.content.insert_action_group("console", Some(&actions.group));
         w.content.add_controller(actions.shortcut_controller());
+        let clip = ClipShare::new(w.view.clipboard(), sender.input_sender());
+        w.extra_menus.append(&clip.menu.button);
         let mut model = Console {
             manager,
             name,
@@ -467,8 +484,10 @@ impl Component for Console {
             settings_handlers: Vec::new(),
             shot_busy: false,
             usb,
+            clip,
         };
         model.connect_widget_signals(&sender);
+        model.clip_connect_view(&sender);
         model.apply_prefs();
         model.set_phase(Phase::Loading);
         model.probe(&sender);
@@ -541,6 +560,7 @@ impl Component for Console {
             ConsoleInput::Screenshot => self.take_screenshot(&sender),
             ConsoleInput::SaveScreenshot { temp, dest } => self.save_screenshot(temp, dest, &sender),
             ConsoleInput::PrefsChanged => self.apply_prefs(),
+            ConsoleInput::Clip(msg) => self.clip_update(msg, &sender),
         }
     }
 
@@ -561,12 +581,14 @@ impl Component for Console {
             }
             ConsoleCmd::Watched(None) => {}
             ConsoleCmd::Screenshot(result) => self.on_screenshot_taken(result, &sender),
+            ConsoleCmd::Clip(cmd) => self.clip_cmd(*cmd, &sender),
         }
     }
 
     fn shutdown(&mut self, _widgets: &mut Self::Widgets, _output: relm4::Sender<Self::Output>) {
         self.follower = None;
         self.end_session();
+        self.clip_shutdown();
         self.unwatch_window();
         if let Some(settings) = self.prefs.settings() {
             for id in self.settings_handlers.drain(..) {

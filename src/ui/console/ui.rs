@@ -37,7 +37,7 @@ pub struct Widgets {
     pub detach_button: gtk::Button,
     /// Send Key and View: usable only with a live display.
     pub menus: [gtk::MenuButton; 2],
-    /// Room for the Clipboard and USB menus of later issues; empty for now.
+    /// Room for the Clipboard menu (`clipboard::ClipMenu`, added by the component) and the USB menu.
     pub extra_menus: gtk::Box,
     pub bar: OverlayBar,
 }

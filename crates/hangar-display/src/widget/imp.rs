@@ -67,6 +67,8 @@ pub struct DisplayView {
     pub(super) paused: RefCell<Vec<(gtk::EventController, gtk::PropagationPhase)>>,
     pub(super) inhibited: RefCell<Option<gdk::Toplevel>>,
     pub(super) stats: Cell<FrameStats>,
+    /// Whether text the guest copies is taken (`clipboard-text`); kept across sessions.
+    pub(super) clipboard_from_guest: Cell<bool>,
 }
 
 impl Default for DisplayView {
@@ -101,6 +103,7 @@ impl Default for DisplayView {
             paused: RefCell::new(Vec::new()),
             inhibited: RefCell::new(None),
             stats: Cell::new(FrameStats::default()),
+            clipboard_from_guest: Cell::new(true),
         }
     }
 }
@@ -135,6 +138,9 @@ impl ObjectImpl for DisplayView {
                     .build(),
                 Signal::builder("clipboard-text")
                     .param_types([String::static_type()])
+                    .build(),
+                Signal::builder("guest-agent-changed")
+                    .param_types([bool::static_type()])
                     .build(),
             ]
         })
@@ -283,6 +289,7 @@ impl DisplayView {
 
     /// Installs a new backend (after `stop_session`).
     pub(super) fn start_session(&self, backend: Backend) {
+        backend.set_clipboard_from_guest(self.clipboard_from_guest.get());
         self.backend.replace(Some(Rc::new(backend)));
     }
 
@@ -330,8 +337,14 @@ impl DisplayView {
                     self.update_cursor();
                 }
             }
-            BackendEvent::CutText(text) => {
+            BackendEvent::CutText(text) if self.clipboard_from_guest.get() => {
                 self.obj().emit_by_name::<()>("clipboard-text", &[&text]);
+            }
+            BackendEvent::CutText(_) => tracing::debug!("guest clipboard not taken (turned off)"),
+            BackendEvent::GuestAgent { connected } => {
+                tracing::debug!(connected, "guest clipboard agent");
+                self.obj()
+                    .emit_by_name::<()>("guest-agent-changed", &[&connected]);
             }
             BackendEvent::Cursor(cursor) => self.set_guest_cursor(cursor),
         }

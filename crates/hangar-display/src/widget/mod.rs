@@ -208,12 +208,36 @@ impl DisplayView {
             .resize_guest(width, height)
     }
 
-    /// Puts text on the guest clipboard.
+    /// Puts text on the guest clipboard (SPICE: offers it; the guest fetches it when it pastes).
     pub fn send_clipboard_text(&self, text: &str) -> Result<(), DisplayError> {
         self.imp()
             .backend()
             .ok_or(DisplayError::NotConnected)?
             .send_clipboard_text(text)
+    }
+
+    /// Takes back text offered with [`DisplayView::send_clipboard_text`] (SPICE), e.g. when
+    /// the host clipboard no longer holds text or sharing towards the guest was turned off.
+    pub fn withdraw_clipboard_text(&self) {
+        if let Some(backend) = self.imp().backend() {
+            backend.withdraw_clipboard_text();
+        }
+    }
+
+    /// Whether text the guest copies is fetched and reported with `clipboard-text` (default
+    /// on). Off, SPICE guests are not even asked for it.
+    pub fn set_clipboard_from_guest(&self, allowed: bool) {
+        let imp = self.imp();
+        imp.clipboard_from_guest.set(allowed);
+        if let Some(backend) = imp.backend() {
+            backend.set_clipboard_from_guest(allowed);
+        }
+    }
+
+    /// Whether the guest's clipboard agent runs: `Some` for SPICE sessions (see
+    /// `guest-agent-changed`), `None` without a session or for VNC, which has no agent of its own.
+    pub fn guest_agent_connected(&self) -> Option<bool> {
+        self.imp().backend()?.guest_agent_connected()
     }
 
     /// The current guest picture at guest resolution, if one was received.
@@ -279,11 +303,21 @@ impl DisplayView {
         )
     }
 
+    /// The guest copied text (SPICE: through its agent; VNC: server cut text).
     pub fn connect_clipboard_text<F: Fn(&Self, &str) + 'static>(&self, f: F) -> glib::SignalHandlerId {
         self.connect_closure(
             "clipboard-text",
             false,
             glib::closure_local!(move |view: &DisplayView, text: &str| f(view, text)),
+        )
+    }
+
+    /// The guest's clipboard agent came (`true`) or went (SPICE sessions only).
+    pub fn connect_guest_agent_changed<F: Fn(&Self, bool) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "guest-agent-changed",
+            false,
+            glib::closure_local!(move |view: &DisplayView, connected: bool| f(view, connected)),
         )
     }
 }
