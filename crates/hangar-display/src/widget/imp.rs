@@ -193,6 +193,9 @@ impl WidgetImpl for DisplayView {
         let dest = graphene::Rect::new(vp.x as f32, vp.y as f32, vp.width as f32, vp.height as f32);
         snapshot.append_texture(&texture, &dest);
         snapshot.pop();
+        let mut stats = self.stats.get();
+        stats.paints += 1;
+        self.stats.set(stats);
     }
 
     fn map(&self) {

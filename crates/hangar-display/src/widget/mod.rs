@@ -43,6 +43,9 @@ pub enum ConnectionState {
 pub struct FrameStats {
     /// Textures built (at most one per frame-clock tick).
     pub frames: u64,
+    /// Snapshots that drew a guest picture: frames the frame clock actually painted. A texture
+    /// built and replaced before the next paint counts in `frames` only.
+    pub paints: u64,
     /// Damage rectangles folded into those frames.
     pub rects: u64,
     /// CPU time of the last framebuffer-to-texture conversion.

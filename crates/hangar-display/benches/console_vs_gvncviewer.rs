@@ -1,0 +1,94 @@
+//! Hangar's console widget against `gvncviewer` (gtk-vnc 1.3, GTK 3) on the same synthetic VNC
+//! source: a 1920x1080 screen whose every pixel changes at a fixed rate.
+//!
+//! ```text
+//! cargo bench -p hangar-display --bench console_vs_gvncviewer
+//! HANGAR_BENCH_SECONDS=10 HANGAR_BENCH_FPS=30 cargo bench -p hangar-display --bench console_vs_gvncviewer
+//! ```
+//!
+//! Needs Xvfb (Debian package xvfb) and gvncviewer (Debian package gvncviewer).
+//!
+//! # What runs
+//! * The source ([`rfb`]): an RFB 3.8 server in this process, security None, one raw-encoded
+//!   full-screen rectangle per update, the picture advancing `HANGAR_BENCH_FPS` times a second
+//!   (default 30); an incremental update request waits for the next picture. It listens on a
+//!   unix socket (Hangar) and on 127.0.0.1:59xx (gvncviewer takes only TCP).
+//! * One private Xvfb (2048x1280, 24 bit), no window manager. Each client runs alone in it,
+//!   one after the other, in its own process: this bench binary started again in the role of
+//!   a client (a `gtk::Window` holding a [`hangar_display::DisplayView`] at 1:1 scale,
+//!   1920x1080), once with GTK's default renderer (GL, which on this machine is Mesa llvmpipe)
+//!   and once with `GSK_RENDERER=cairo`; then `gvncviewer 127.0.0.1:N` (1:1 as well).
+//! * After a warm-up (`HANGAR_BENCH_WARMUP`, 3 s after the first update) each client is
+//!   measured for `HANGAR_BENCH_SECONDS` (default 10).
+//!
+//! # How it is counted
+//! * **painted/s, Hangar**: snapshots of the widget that drew a guest picture
+//!   ([`hangar_display::FrameStats::paints`]), i.e. frames the frame clock painted; the client
+//!   prints its counters every 100 ms and the bench takes the difference over the window.
+//! * **painted/s, gvncviewer**: the updates the server sent it (answers to its update
+//!   requests). gtk-vnc draws each received update at most once (GTK 3 coalesces redraws per
+//!   frame), so this is an upper bound on what it painted.
+//! * **sent/s**: updates the server sent to the client (both clients).
+//! * **CPU ms/frame**: utime+stime of the client process (all threads, `/proc/PID/stat`) over
+//!   the window, divided by the painted frames. **+Xvfb**: the same plus the X server's CPU over
+//!   the same window (it composites gvncviewer's picture; Hangar's llvmpipe renders in-process
+//!   and only pushes the result).
+//! * **peak RSS**: `VmHWM` of the client at the end of its run.
+//! * **ratio**: Hangar's CPU per frame divided by gvncviewer's (target ≤ 0.7 at equal rate).
+//!
+//! # Results (project machine: 2 shared cores, no GPU; 30 fps source, 10 s per client)
+//!
+//! Filled in from a run; see the end of this comment.
+
+#[path = "console_vs_gvncviewer/client.rs"]
+mod client;
+#[path = "console_vs_gvncviewer/measure.rs"]
+mod measure;
+#[path = "console_vs_gvncviewer/rfb.rs"]
+mod rfb;
+
+use std::time::Duration;
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::var_os(client::ROLE_ENV).is_some() {
+        std::process::exit(client::run());
+    }
+    let seconds = env_u32("HANGAR_BENCH_SECONDS", 10);
+    let fps = env_u32("HANGAR_BENCH_FPS", 30);
+    let warmup = env_u32("HANGAR_BENCH_WARMUP", 3);
+    measure::require_tools();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"));
+    let socket = dir.path().join("vnc.sock");
+    let server = rfb::start(&socket, fps).unwrap_or_else(|e| panic!("cannot start the RFB source: {e}"));
+    let xvfb = measure::Xvfb::start();
+    println!(
+        "source: synthetic RFB {}x{} raw, {fps} pictures/s; {seconds} s per client after {warmup} s warm-up; Xvfb {}",
+        rfb::WIDTH,
+        rfb::HEIGHT,
+        xvfb.display
+    );
+    let plan = measure::Plan {
+        window: Duration::from_secs(u64::from(seconds)),
+        warmup: Duration::from_secs(u64::from(warmup)),
+        logs: dir.path().to_owned(),
+    };
+    let mut rows = Vec::new();
+    for client in [
+        measure::Client::Hangar { renderer: None },
+        measure::Client::Hangar {
+            renderer: Some("cairo"),
+        },
+        measure::Client::Gvncviewer,
+    ] {
+        rows.push(measure::run(&client, &plan, &server, &xvfb, &socket));
+    }
+    measure::print_table(&rows);
+}
