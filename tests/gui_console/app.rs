@@ -165,10 +165,22 @@ impl App {
         let before: Vec<PathBuf> = pngs(&s.pictures());
         let mark = self.log.len();
         self.activate("Take Screenshot");
-        s.wait_window("Save Screenshot");
+        let dialog = s.wait_window("Save Screenshot");
         std::thread::sleep(Duration::from_millis(800));
         s.screenshot("save-dialog");
-        self.activate_in("Save Screenshot", "Save");
+        // The name is proposed; Enter in it is the dialog's default response (Save). Keys go
+        // through XTEST to the focused window.
+        s.xdo(&["windowactivate", "--sync", &dialog]);
+        s.xdo(&["windowfocus", "--sync", &dialog]);
+        std::thread::sleep(Duration::from_millis(300));
+        s.xdo(&["key", "Return"]);
+        let saved = wait_for(Duration::from_secs(20), || {
+            self.log.since(mark).contains("Screenshot saved as").then_some(())
+        });
+        if saved.is_none() {
+            s.screenshot("save-dialog-after");
+            eprintln!("gui_console: Enter did not save; AT-SPI: {:?}", self.atspi("activate", "Save Screenshot", "Save"));
+        }
         self.log.wait("Screenshot saved as", mark, Duration::from_secs(30));
         let saved: Vec<PathBuf> = pngs(&s.pictures())
             .into_iter()
