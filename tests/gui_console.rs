@@ -49,7 +49,9 @@ const GUEST_SETTLE: Duration = Duration::from_secs(3);
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[test]
@@ -263,7 +265,14 @@ fn spice_console_shows_the_guest_and_forwards_input() {
     assert_eq!(saved, expected, "screenshot size differs from the guest screen");
     let bright = s.magick(
         "convert",
-        &[&file.to_string_lossy(), "-colorspace", "Gray", "-format", "%[fx:maxima]", "info:"],
+        &[
+            &file.to_string_lossy(),
+            "-colorspace",
+            "Gray",
+            "-format",
+            "%[fx:maxima]",
+            "info:",
+        ],
     );
     let bright: f64 = bright.trim().parse().unwrap_or(0.0);
     assert!(bright > 0.3, "the saved screenshot is black (max {bright})");
@@ -279,7 +288,10 @@ fn spice_console_shows_the_guest_and_forwards_input() {
     s.wait_serial(SPICE_VM, "HANGAR-BOOT-OK", 2, Duration::from_secs(90));
     std::thread::sleep(GUEST_SETTLE);
     let after = app.log.since(mark);
-    assert!(!after.contains(r#"phase="off""#), "console went off on a reboot:\n{after}");
+    assert!(
+        !after.contains(r#"phase="off""#),
+        "console went off on a reboot:\n{after}"
+    );
     let phase = wait_for_phase(&app, "connected", Duration::from_secs(45));
     assert_eq!(phase.as_deref(), Some("connected"), "log:\n{after}");
     app.assert_shows_guest(&s);

@@ -179,17 +179,32 @@ impl App {
         });
         if saved.is_none() {
             s.screenshot("save-dialog-after");
-            eprintln!("gui_console: Enter did not save; AT-SPI: {:?}", self.atspi("activate", "Save Screenshot", "Save"));
+            eprintln!(
+                "gui_console: Enter did not save; AT-SPI: {:?}",
+                self.atspi("activate", "Save Screenshot", "Save")
+            );
         }
-        self.log.wait("Screenshot saved as", mark, Duration::from_secs(30));
+        self.log
+            .wait("Screenshot saved as", mark, Duration::from_secs(30));
         let saved: Vec<PathBuf> = pngs(&s.pictures())
             .into_iter()
             .filter(|p| !before.contains(p))
             .collect();
-        assert_eq!(saved.len(), 1, "expected one new PNG in {:?}: {saved:?}", s.pictures());
+        assert_eq!(
+            saved.len(),
+            1,
+            "expected one new PNG in {:?}: {saved:?}",
+            s.pictures()
+        );
         let file = saved[0].clone();
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        assert!(name.starts_with(&format!("{}-", self.vm)), "unexpected name {name:?}");
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(
+            name.starts_with(&format!("{}-", self.vm)),
+            "unexpected name {name:?}"
+        );
         file
     }
 

@@ -253,7 +253,16 @@ impl Session {
     /// `display` is hangarctl's `--display` (vnc, spice).
     pub fn create_kernel_vm(&self, name: &str, display: &str) {
         self.ctl(&[
-            "create", name, "--disk", "0", "--memory", "256M", "--cpus", "1", "--display", display,
+            "create",
+            name,
+            "--disk",
+            "0",
+            "--memory",
+            "256M",
+            "--cpus",
+            "1",
+            "--display",
+            display,
         ]);
         let g = guest();
         let toml = self.vms.join(name).join("vm.toml");

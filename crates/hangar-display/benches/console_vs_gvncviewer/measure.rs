@@ -50,7 +50,15 @@ impl Xvfb {
     pub fn start() -> Xvfb {
         // The display number comes on Xvfb's stdout (`-displayfd 1`).
         let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "2048x1280x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "2048x1280x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -96,7 +104,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 pub enum Client {
     /// This bench as Hangar's client, with `GSK_RENDERER` set when `renderer` is given.
-    Hangar { renderer: Option<&'static str> },
+    Hangar {
+        renderer: Option<&'static str>,
+    },
     Gvncviewer,
 }
 
@@ -157,8 +167,12 @@ fn tail_of(path: &Path) -> String {
 /// Runs one client against the source and measures it.
 pub fn run(client: &Client, plan: &Plan, server: &Server, xvfb: &Xvfb, socket: &Path) -> Row {
     let label = client.label();
-    let log = plan.logs.join(format!("client-{}.log", label.replace([' ', '(', ')', ':', '='], "_")));
-    let stderr = std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+    let log = plan.logs.join(format!(
+        "client-{}.log",
+        label.replace([' ', '(', ')', ':', '='], "_")
+    ));
+    let stderr =
+        std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
     let mut cmd = match client {
         Client::Hangar { renderer } => {
             let exe = std::env::current_exe().unwrap_or_else(|e| panic!("own path: {e}"));
@@ -195,7 +209,9 @@ pub fn run(client: &Client, plan: &Plan, server: &Server, xvfb: &Xvfb, socket: &
         let p = paints.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let n = line.strip_prefix("stats ").and_then(|r| r.split_whitespace().next()?.parse().ok());
+                let n = line
+                    .strip_prefix("stats ")
+                    .and_then(|r| r.split_whitespace().next()?.parse().ok());
                 if let Some(n) = n {
                     p.store(n, Ordering::Relaxed);
                 }
@@ -218,7 +234,13 @@ pub fn run(client: &Client, plan: &Plan, server: &Server, xvfb: &Xvfb, socket: &
         tail_of(&log)
     );
     std::thread::sleep(plan.warmup);
-    let (p0, s0, c0, x0, t0) = (painted_now(), server.served.get(), cpu_time(pid), cpu_time(xvfb.pid()), Instant::now());
+    let (p0, s0, c0, x0, t0) = (
+        painted_now(),
+        server.served.get(),
+        cpu_time(pid),
+        cpu_time(xvfb.pid()),
+        Instant::now(),
+    );
     std::thread::sleep(plan.window);
     let (p1, s1, c1, x1, seconds) = (
         painted_now(),

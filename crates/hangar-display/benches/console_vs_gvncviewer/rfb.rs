@@ -71,9 +71,8 @@ impl Format {
 
     fn pixel(&self, rgb: [u8; 3]) -> [u8; 4] {
         let mut v = 0u32;
-        for c in 0..3 {
-            let scaled = u32::from(rgb[c]) * u32::from(self.max[c]) / 255;
-            v |= scaled << self.shift[c];
+        for ((&value, &max), &shift) in rgb.iter().zip(&self.max).zip(&self.shift) {
+            v |= (u32::from(value) * u32::from(max) / 255) << shift;
         }
         if self.big_endian {
             v.to_be_bytes()
@@ -149,7 +148,11 @@ pub fn start(unix_path: &Path, fps: u32) -> std::io::Result<Server> {
     let unix = UnixListener::bind(unix_path)?;
     // gvncviewer takes host:display (port 5900 + display): find a free display number.
     let (tcp, tcp_port) = (10..100u16)
-        .find_map(|d| TcpListener::bind(("127.0.0.1", 5900 + d)).ok().map(|l| (l, 5900 + d)))
+        .find_map(|d| {
+            TcpListener::bind(("127.0.0.1", 5900 + d))
+                .ok()
+                .map(|l| (l, 5900 + d))
+        })
         .ok_or_else(|| std::io::Error::other("no free TCP port in 5910..6000"))?;
     let clock = Clock {
         start: Instant::now(),
@@ -179,7 +182,11 @@ fn report(result: std::io::Result<()>) {
     match result {
         Ok(()) => {}
         // Clients are killed at the end of their run.
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe
+            ) => {}
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
         Err(e) => eprintln!("rfb server: client ended: {e}"),
     }
@@ -195,7 +202,12 @@ fn skip(s: &mut impl Read, n: usize) -> std::io::Result<()> {
     std::io::copy(&mut s.take(n as u64), &mut std::io::sink()).map(drop)
 }
 
-fn serve(mut s: impl Read + Write, clock: &Clock, served: &Served, base: &Arc<Vec<Vec<u8>>>) -> std::io::Result<()> {
+fn serve(
+    mut s: impl Read + Write,
+    clock: &Clock,
+    served: &Served,
+    base: &Arc<Vec<Vec<u8>>>,
+) -> std::io::Result<()> {
     s.write_all(b"RFB 003.008\n")?;
     let _client_version: [u8; 12] = read_n(&mut s)?;
     s.write_all(&[1, 1])?; // one security type: None
@@ -259,9 +271,10 @@ fn serve(mut s: impl Read + Write, clock: &Clock, served: &Served, base: &Arc<Ve
                 skip(&mut s, 10)?;
             }
             other => {
-                return Err(std::io::Error::other(format!("unexpected client message {other}")));
+                return Err(std::io::Error::other(format!(
+                    "unexpected client message {other}"
+                )));
             }
         }
     }
 }
-
