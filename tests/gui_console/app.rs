@@ -137,11 +137,13 @@ impl App {
         assert!(done.is_some(), "no activatable widget {name:?} in {frame:?}");
     }
 
-    /// Extents (x, y, w, h) of a widget of the main window, in window coordinates.
+    /// Extents (x, y, w, h) of a widget of the main window, in window coordinates. Asks again
+    /// for up to 30 s: on a loaded machine an AT-SPI walk can time out while the app is busy.
     pub fn extents(&self, name: &str) -> (i32, i32, i32, i32) {
-        let text = self
-            .atspi("extents", &self.title, name)
-            .unwrap_or_else(|| panic!("no widget {name:?}"));
+        let text = wait_for(Duration::from_secs(30), || {
+            self.atspi("extents", &self.title, name)
+        })
+        .unwrap_or_else(|| panic!("no widget {name:?}"));
         let v: Vec<i32> = text.split_whitespace().filter_map(|n| n.parse().ok()).collect();
         assert_eq!(v.len(), 4, "bad extents {text:?}");
         (v[0], v[1], v[2], v[3])
