@@ -38,46 +38,48 @@
 //!
 //! # Results
 //!
-//! Project machine (2 cores shared with other jobs, load average 6–8 during the runs, so ±20 %;
-//! no GPU, Xvfb; Mesa llvmpipe for GL), 10 s per client, 2026-11-22.
+//! Project machine (2 cores shared with other jobs, load average 3–5 during the runs; no GPU,
+//! Xvfb, Mesa llvmpipe for GL), 10 s per client, 2026-11-22. Runs under heavier load (6–10)
+//! gave the same CPU per frame within ±10 % but lower frame rates for Hangar.
 //!
 //! Equal frame rate (`HANGAR_BENCH_FPS=10`: every client keeps up):
 //!
 //! | client | painted/s | sent/s | CPU ms/frame | +Xvfb ms/frame | CPU % (client) | peak RSS MiB |
 //! |---|---|---|---|---|---|---|
-//! | Hangar (GTK default: GL) | 9.9 | 10.0 | 31.21 | 34.24 | 31 | 210.3 |
-//! | Hangar (GSK_RENDERER=cairo) | 10.0 | 10.0 | 23.10 | 29.70 | 23 | 148.5 |
-//! | gvncviewer | 10.0 | 10.0 | 6.40 | 11.80 | 6 | 99.9 |
+//! | Hangar (GTK default: GL) | 10.0 | 10.0 | 33.50 | 36.70 | 33 | 217.9 |
+//! | Hangar (GSK_RENDERER=cairo) | 10.0 | 10.0 | 22.40 | 29.00 | 22 | 148.3 |
+//! | gvncviewer | 10.0 | 10.0 | 5.60 | 10.80 | 6 | 99.5 |
 //!
-//! Hangar/gvncviewer CPU per frame: GL 4.9× (2.9× counting Xvfb), cairo 3.6× (2.5×); peak RSS
-//! 2.1× and 1.5×.
+//! Hangar/gvncviewer CPU per frame: GL 6.0× (3.4× counting Xvfb), cairo 4.0× (2.7×); peak RSS
+//! 2.2× and 1.5×.
 //!
 //! As fast as possible (default, 30 pictures/s):
 //!
 //! | client | painted/s | sent/s | CPU ms/frame | +Xvfb ms/frame | CPU % (client) | peak RSS MiB |
 //! |---|---|---|---|---|---|---|
-//! | Hangar (GTK default: GL) | 10.9 | 10.9 | 34.77 | 38.07 | 38 | 218.1 |
-//! | Hangar (GSK_RENDERER=cairo) | 13.9 | 14.2 | 23.67 | 30.50 | 33 | 148.4 |
-//! | gvncviewer | 28.0 | 28.0 | 5.32 | 10.39 | 15 | 99.4 |
+//! | Hangar (GTK default: GL) | 19.4 | 19.4 | 32.06 | 35.31 | 62 | 209.7 |
+//! | Hangar (GSK_RENDERER=cairo) | 24.6 | 24.3 | 21.26 | 27.68 | 52 | 148.4 |
+//! | gvncviewer | 30.0 | 30.0 | 5.10 | 10.03 | 15 | 100.0 |
 //!
 //! **The target (≤ 0.7× gvncviewer's CPU per frame) is missed** on a machine without a GPU.
 //! `perf` of the clients shows where the time goes:
 //! * GL: ≈70 % in Mesa llvmpipe (JIT-compiled fragment shading of the 1920x1080 texture and
 //!   swrast's texture upload), ≈15 % kernel, ≈10 % copies (gvnc's raw decoding, the widget's
-//!   frame copy and alpha pass). A GPU does the llvmpipe part
-//!   nearly for free; on software GL it cannot be made cheaper from the widget.
+//!   frame copy and alpha pass). A GPU does the llvmpipe part nearly for free; on software GL
+//!   the widget cannot make it cheaper.
 //! * cairo: ≈55 % kernel page faults and ≈20 % pixman, from the fresh image and XShm surfaces
 //!   GTK 4.8's X11 cairo context makes for every frame; ≈20 % memcpy (gvnc's raw decoding and
 //!   the widget's frame copy).
-//! * gvncviewer (GTK 3) paints its cairo image straight to the window and lets the X server
-//!   composite; that path does not exist in GTK 4.
+//! * gvncviewer (GTK 3) paints its cairo image onto the window and the X server composites it;
+//!   GTK 4 draws every frame through GSK instead, and has no such path.
 //!
-//! What the widget changed after the first run (same bench, 30 pictures/s): the cairo client
-//! went from 36.4 to 23.7 ms per frame and 5.5 to 13.9 frames/s (under the cairo renderer the
-//! picture is a cairo surface, which spares GTK's per-pixel float conversion of textures), and
-//! frame buffers are pooled (no fresh 8 MB allocation, i.e. no 2000 page faults, per frame).
-//! GL stayed at 32–35 ms. At 30 pictures/s Hangar paints fewer frames than it is sent pictures
-//! for: its paint (23–35 ms on the main thread) holds up reading the next 8 MB update.
+//! What the widget changed after the first run (same bench, 30 pictures/s, load 8): the cairo
+//! client went from 36.4 to 23.7 ms per frame and from 5.5 to 13.9 frames/s (under the cairo
+//! renderer the picture is a cairo surface, which spares GTK's per-pixel float conversion of
+//! textures), and frame buffers are pooled (no fresh 8 MB allocation, i.e. no 2000 page
+//! faults, per frame). GL stayed at 32–35 ms. At 30 pictures/s Hangar paints fewer frames than
+//! it is sent pictures for: its paint (21–33 ms on the main thread) holds up reading the next
+//! 8 MB update.
 
 #[path = "console_vs_gvncviewer/client.rs"]
 mod client;
