@@ -83,7 +83,8 @@ impl App {
         s.env(&mut cmd);
         let child = cmd
             .arg(vm)
-            .env("RUST_LOG", "info")
+            // The console's debug lines say which protocol it connects with.
+            .env("RUST_LOG", "info,hangar::ui::console=debug")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -136,11 +137,13 @@ impl App {
         assert!(done.is_some(), "no activatable widget {name:?} in {frame:?}");
     }
 
-    /// Extents (x, y, w, h) of a widget of the main window, in window coordinates.
+    /// Extents (x, y, w, h) of a widget of the main window, in window coordinates. Asks again
+    /// for up to 30 s: on a loaded machine an AT-SPI walk can time out while the app is busy.
     pub fn extents(&self, name: &str) -> (i32, i32, i32, i32) {
-        let text = self
-            .atspi("extents", &self.title, name)
-            .unwrap_or_else(|| panic!("no widget {name:?}"));
+        let text = wait_for(Duration::from_secs(30), || {
+            self.atspi("extents", &self.title, name)
+        })
+        .unwrap_or_else(|| panic!("no widget {name:?}"));
         let v: Vec<i32> = text.split_whitespace().filter_map(|n| n.parse().ok()).collect();
         assert_eq!(v.len(), 4, "bad extents {text:?}");
         (v[0], v[1], v[2], v[3])
@@ -156,6 +159,55 @@ impl App {
 
     pub fn click_screen(&self, s: &Session) {
         self.click_widget(s, &format!("Screen of {}", self.vm));
+    }
+
+    /// Takes a screenshot with the toolbar button and accepts the save dialog's proposal (the
+    /// Pictures folder, `<vm>-<date>.png`); returns the saved file.
+    pub fn save_screenshot(&self, s: &Session) -> PathBuf {
+        let before: Vec<PathBuf> = pngs(&s.pictures());
+        let mark = self.log.len();
+        self.activate("Take Screenshot");
+        let dialog = s.wait_window("Save Screenshot");
+        std::thread::sleep(Duration::from_millis(800));
+        s.screenshot("save-dialog");
+        // The name is proposed; Enter in it is the dialog's default response (Save). Keys go
+        // through XTEST to the focused window.
+        s.xdo(&["windowactivate", "--sync", &dialog]);
+        s.xdo(&["windowfocus", "--sync", &dialog]);
+        std::thread::sleep(Duration::from_millis(300));
+        s.xdo(&["key", "Return"]);
+        let saved = wait_for(Duration::from_secs(20), || {
+            self.log.since(mark).contains("Screenshot saved as").then_some(())
+        });
+        if saved.is_none() {
+            s.screenshot("save-dialog-after");
+            eprintln!(
+                "gui_console: Enter did not save; AT-SPI: {:?}",
+                self.atspi("activate", "Save Screenshot", "Save")
+            );
+        }
+        self.log
+            .wait("Screenshot saved as", mark, Duration::from_secs(30));
+        let saved: Vec<PathBuf> = pngs(&s.pictures())
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        assert_eq!(
+            saved.len(),
+            1,
+            "expected one new PNG in {:?}: {saved:?}",
+            s.pictures()
+        );
+        let file = saved[0].clone();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(
+            name.starts_with(&format!("{}-", self.vm)),
+            "unexpected name {name:?}"
+        );
+        file
     }
 
     /// Checks the window's fullscreen state as the window manager sees it.
@@ -268,4 +320,13 @@ fn parse_position(geometry: &str) -> (i32, i32) {
         .and_then(|p| p.split_once(','))
         .and_then(|(x, y)| Some((x.parse().ok()?, y.parse().ok()?)))
         .unwrap_or((0, 0))
+}
+
+/// The PNG files in a folder.
+fn pngs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    out
 }

@@ -208,6 +208,15 @@ impl Session {
             _wm: wm,
             _xvfb: xvfb,
         };
+        // The Pictures folder is where the screenshot dialog opens.
+        let config = session.tmp.path().join("config");
+        std::fs::create_dir_all(session.pictures()).expect("mkdir pictures");
+        std::fs::create_dir_all(&config).expect("mkdir config");
+        std::fs::write(
+            config.join("user-dirs.dirs"),
+            format!("XDG_PICTURES_DIR=\"{}\"\n", session.pictures().display()),
+        )
+        .expect("write user-dirs.dirs");
         // Give the window manager a moment to take the screen.
         wait_for(Duration::from_secs(10), || {
             let out = session.xprop_root("_NET_SUPPORTING_WM_CHECK");
@@ -215,6 +224,11 @@ impl Session {
         })
         .expect("openbox did not start");
         Some(session)
+    }
+
+    /// The XDG Pictures folder of the apps under test.
+    pub fn pictures(&self) -> PathBuf {
+        self.tmp.path().join("pictures")
     }
 
     pub fn env(&self, cmd: &mut Command) {
@@ -244,9 +258,21 @@ impl Session {
         stdout
     }
 
-    /// A VM that boots the guest's kernel directly, with Ctrl+Alt+Del restarting at once.
-    pub fn create_kernel_vm(&self, name: &str) {
-        self.ctl(&["create", name, "--disk", "0", "--memory", "256M", "--cpus", "1"]);
+    /// A VM that boots the guest's kernel directly, with Ctrl+Alt+Del restarting at once;
+    /// `display` is hangarctl's `--display` (vnc, spice).
+    pub fn create_kernel_vm(&self, name: &str, display: &str) {
+        self.ctl(&[
+            "create",
+            name,
+            "--disk",
+            "0",
+            "--memory",
+            "256M",
+            "--cpus",
+            "1",
+            "--display",
+            display,
+        ]);
         let g = guest();
         let toml = self.vms.join(name).join("vm.toml");
         let text = std::fs::read_to_string(&toml).expect("read vm.toml");

@@ -7,7 +7,9 @@
 //! its methods. It uses no GTK API newer than 4.8.
 //!
 //! * [`DisplayView`]: the widget and its API.
-//! * Pictures: damage is gathered and turned into one texture per frame-clock tick ([`frame`]).
+//! * Pictures: damage is gathered and turned into one texture per frame-clock tick (a cairo
+//!   surface under GTK's cairo renderer; [`frame`]). `cargo bench --bench console_vs_gvncviewer`
+//!   compares the whole client with gvncviewer.
 //! * Keyboard: by scancode, so the guest's layout decides the characters ([`keymap`]).
 //! * Grab: a click grabs; the release chord (default `Control_L+Alt_L`) always ungrabs.
 //!

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use gtk::glib::subclass::Signal;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
-use gtk::{gdk, glib, graphene};
+use gtk::{cairo, gdk, glib, graphene, gsk};
 
 use super::{ConnectionState, FrameStats};
 use crate::backend::{Backend, BackendEvent, GuestCursor};
-use crate::frame::{frame_to_texture, Damage};
+use crate::frame::{BufferPool, Damage, Picture};
 use crate::geometry::{clamp_zoom, LayoutInput, ScalingMode, Viewport, ZOOM_MAX, ZOOM_MIN};
 use crate::input::{Chord, HeldKeys, Hotkey, ScrollAccumulator};
 
@@ -53,7 +53,8 @@ pub struct DisplayView {
     /// Incremented for every session, so late events of an old session are ignored.
     pub(super) generation: Cell<u64>,
     pub(super) damage: RefCell<Damage>,
-    pub(super) texture: RefCell<Option<gdk::Texture>>,
+    pub(super) picture: RefCell<Option<Picture>>,
+    pub(super) pool: BufferPool,
     pub(super) tick: RefCell<Option<gtk::TickCallbackId>>,
     pub(super) need_request: Cell<bool>,
     pub(super) held: RefCell<HeldKeys>,
@@ -91,7 +92,8 @@ impl Default for DisplayView {
             backend: RefCell::new(None),
             generation: Cell::new(0),
             damage: RefCell::new(Damage::default()),
-            texture: RefCell::new(None),
+            picture: RefCell::new(None),
+            pool: BufferPool::default(),
             tick: RefCell::new(None),
             need_request: Cell::new(false),
             held: RefCell::new(HeldKeys::default()),
@@ -186,19 +188,25 @@ impl WidgetImpl for DisplayView {
         let (w, h) = (obj.width() as f32, obj.height() as f32);
         let bounds = graphene::Rect::new(0.0, 0.0, w, h);
         snapshot.append_color(&gdk::RGBA::BLACK, &bounds);
-        let Some(texture) = self.texture.borrow().clone() else {
+        let Some(picture) = self.picture.borrow().clone() else {
             return;
         };
         let Some(vp) = self.viewport() else {
             return;
         };
-        // GTK 4.8 draws textures with linear filtering (choosing the filter needs
-        // `append_scaled_texture`, GTK 4.10). The origin is snapped to device pixels, so an
-        // unscaled picture (OneToOne, or Fit at 100 %) is still copied pixel for pixel.
         snapshot.push_clip(&bounds);
         let dest = graphene::Rect::new(vp.x as f32, vp.y as f32, vp.width as f32, vp.height as f32);
-        snapshot.append_texture(&texture, &dest);
+        match picture {
+            // GTK 4.8 draws textures with linear filtering (choosing the filter needs
+            // `append_scaled_texture`, GTK 4.10). The origin is snapped to device pixels, so an
+            // unscaled picture (OneToOne, or Fit at 100 %) is still copied pixel for pixel.
+            Picture::Texture(texture) => snapshot.append_texture(&texture, &dest),
+            Picture::Surface(surface) => paint_surface(snapshot, &surface, &dest),
+        }
         snapshot.pop();
+        let mut stats = self.stats.get();
+        stats.paints += 1;
+        self.stats.set(stats);
     }
 
     fn map(&self) {
@@ -413,13 +421,16 @@ impl DisplayView {
         let Some(backend) = self.backend() else {
             return false;
         };
+        let cairo = self.renderer_is_cairo();
         let start = Instant::now();
-        let texture = backend.with_frame(|frame| frame_to_texture(&frame)).flatten();
+        let picture = backend
+            .with_frame(|frame| Picture::from_frame(&frame, cairo, &self.pool))
+            .flatten();
         let took = start.elapsed();
-        let Some(texture) = texture else {
+        let Some(picture) = picture else {
             return false;
         };
-        self.texture.replace(Some(texture));
+        self.picture.replace(Some(picture));
         self.record_upload(took, rects);
         self.obj().queue_draw();
         true
@@ -441,6 +452,16 @@ impl DisplayView {
         }
     }
 
+    /// Whether the window is drawn by GTK's cairo renderer (`GSK_RENDERER=cairo`, or no GL).
+    /// A texture would then be converted pixel by pixel through floats on every frame (GTK
+    /// 4.8's download path), so the picture is kept as a cairo surface instead.
+    fn renderer_is_cairo(&self) -> bool {
+        self.obj()
+            .native()
+            .and_then(|n| n.renderer())
+            .is_some_and(|r| r.is::<gsk::CairoRenderer>())
+    }
+
     pub(super) fn set_guest_cursor(&self, cursor: GuestCursor) {
         self.guest_cursor.replace(cursor);
         self.update_cursor();
@@ -460,5 +481,32 @@ impl DisplayView {
             }
             _ => obj.set_cursor(None),
         }
+    }
+}
+
+/// Paints a guest surface into `dest` with a cairo node: nearest-neighbour when unscaled (a
+/// plain copy), bilinear when scaled.
+fn paint_surface(snapshot: &gtk::Snapshot, surface: &cairo::ImageSurface, dest: &graphene::Rect) {
+    let (w, h) = (f64::from(surface.width()), f64::from(surface.height()));
+    if w <= 0.0 || h <= 0.0 {
+        return;
+    }
+    let cr = snapshot.append_cairo(dest);
+    let (sx, sy) = (f64::from(dest.width()) / w, f64::from(dest.height()) / h);
+    cr.translate(f64::from(dest.x()), f64::from(dest.y()));
+    cr.scale(sx, sy);
+    if let Err(e) = cr.set_source_surface(surface, 0.0, 0.0) {
+        tracing::debug!("console picture not drawn: {e}");
+        return;
+    }
+    let unscaled = (sx - 1.0).abs() < 1e-6 && (sy - 1.0).abs() < 1e-6;
+    cr.source().set_filter(if unscaled {
+        cairo::Filter::Nearest
+    } else {
+        cairo::Filter::Bilinear
+    });
+    cr.set_operator(cairo::Operator::Source);
+    if let Err(e) = cr.paint() {
+        tracing::debug!("console picture not drawn: {e}");
     }
 }

@@ -14,7 +14,7 @@ use gtk::{gdk, glib};
 
 use crate::backend::{Backend, Sink};
 use crate::error::DisplayError;
-use crate::frame::frame_to_texture;
+use crate::frame::{frame_to_texture, Picture};
 use crate::geometry::ZOOM_STEP;
 use crate::input::{Chord, Hotkey};
 use crate::keymap::{evdev_to_qnum, keycode_to_qnum, keyval_to_evdev};
@@ -43,6 +43,9 @@ pub enum ConnectionState {
 pub struct FrameStats {
     /// Textures built (at most one per frame-clock tick).
     pub frames: u64,
+    /// Snapshots that drew a guest picture: frames the frame clock actually painted. A texture
+    /// built and replaced before the next paint counts in `frames` only.
+    pub paints: u64,
     /// Damage rectangles folded into those frames.
     pub rects: u64,
     /// CPU time of the last framebuffer-to-texture conversion.
@@ -243,15 +246,14 @@ impl DisplayView {
     /// The current guest picture at guest resolution, if one was received.
     pub fn screenshot(&self) -> Option<gdk::Texture> {
         let imp = self.imp();
-        if imp.damage.borrow().is_empty() {
-            if let Some(t) = imp.texture.borrow().clone() {
-                return Some(t);
-            }
-            // Nothing pending and no texture yet: build one from the framebuffer directly.
-            return imp.backend()?.with_frame(|f| frame_to_texture(&f)).flatten();
+        if !imp.damage.borrow().is_empty() {
+            imp.upload();
         }
-        imp.upload();
-        imp.texture.borrow().clone()
+        if let Some(Picture::Texture(t)) = imp.picture.borrow().clone() {
+            return Some(t);
+        }
+        // No texture (none yet, or a cairo surface): build one from the framebuffer.
+        imp.backend()?.with_frame(|f| frame_to_texture(&f)).flatten()
     }
 
     /// SPICE USB redirection of the current session (see [`crate::usbredir`]). Fails when not
