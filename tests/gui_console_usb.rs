@@ -112,7 +112,7 @@ fn console_usb_menu_lists_asks_explains_and_reports() {
     // The example (and hangarctl) inherit these.
     std::env::set_var("HANGAR_USB_ROOT", &root);
     std::env::set_var("HANGAR_EXAMPLE_USB_UID", "1000");
-    s.create_kernel_vm(VM);
+    s.create_kernel_vm(VM, "vnc");
     s.ctl(&["start", VM]);
     let app = App::start(&s, VM);
     app.log.wait(r#"phase="connected""#, 0, Duration::from_secs(60));
