@@ -17,7 +17,15 @@
 //!             │       └── "list"     GtkListBox.boxed-list of AdwActionRow  ui/vm_row.rs
 //!             │                      (thumbnail, name, OS · state, state icon, action menu)
 //!             └── "vm"       ui/vm_page.rs VmPage (back, view switcher, power controls;
-//!                            Console / Details / Snapshots from ui/vm_page/children.rs)
+//!                 │          areas built by ui/vm_page/children.rs)
+//!                 ├── Console    ui/console/  Console component
+//!                 │   ├── toolbar: Send Key, View (scaling, zoom, resize), Screenshot,
+//!                 │   │   grab hint, Clipboard menu (ui/console/clipboard/), USB menu
+//!                 │   │   (ui/console/usb.rs), Detach, Fullscreen (F11)
+//!                 │   └── GtkStack: off (Start) · connecting · hangar_display::DisplayView
+//!                 │       (VNC or SPICE) · disconnected (Reconnect) · headless
+//!                 ├── Details    ui/details/  hardware editor, one page per device area
+//!                 └── Snapshots  ui/snapshots.rs
 //! app.quit  Ctrl+Q closes the window (its size and the running VMs' thumbnails are saved);
 //! the VMs keep running.
 //! ```
