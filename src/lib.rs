@@ -43,6 +43,7 @@ pub mod error;
 pub mod i18n;
 pub mod logging;
 pub mod model;
+pub mod renderer;
 pub mod resources;
 pub mod settings;
 pub mod ui;
@@ -66,7 +67,12 @@ pub fn started() -> Instant {
 /// Runs the application until its window is closed.
 pub fn run() -> ExitCode {
     started();
+    // Before anything can start a thread (see renderer::apply).
+    let renderer = renderer::apply();
     logging::init();
+    if let Some(r) = renderer {
+        tracing::debug!("no GPU render node: using GTK's {r} renderer");
+    }
     i18n::init();
     if let Err(err) = resources::register() {
         eprintln!("hangar: the built-in resources are damaged ({err}); reinstall Hangar");
