@@ -336,7 +336,7 @@ fn main() {
         }
     }
     println!(
-        "{:<16} {:>14} {:>22}  runs (mapped / first frame)",
+        "{:<26} {:>14} {:>22}  runs (mapped / first frame)",
         "program", "window mapped", "first frame (own log)"
     );
     for (program, launches) in programs.iter().zip(&results) {
@@ -351,7 +351,7 @@ fn main() {
             })
             .collect();
         println!(
-            "{:<16} {:>14} {:>22}  {}",
+            "{:<26} {:>14} {:>22}  {}",
             program.label,
             ms(shown),
             ms(frame),
