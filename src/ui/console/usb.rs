@@ -400,6 +400,8 @@ impl Component for UsbMenu {
         let body = gtk::Box::builder()
             .orientation(gtk::Orientation::Vertical)
             .spacing(6)
+            // The scrolled window ignores min-content-width with no horizontal scrollbar (GTK 4.8).
+            .width_request(380)
             .margin_top(6)
             .margin_bottom(6)
             .margin_start(6)
