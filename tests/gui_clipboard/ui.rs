@@ -93,6 +93,7 @@ impl<'a> Menu<'a> {
             self.s.xdo(&["mousemove", "--window", &self.app.window, &x, &y]);
             self.s.xdo(&["click", "1"]);
             if wait_for(PATIENCE / 4, || self.open().then_some(())).is_some() {
+                self.s.screenshot("clipboard-menu");
                 return;
             }
         }
