@@ -36,3 +36,13 @@ pub use error::AgentError;
 pub use protocol::{Caps, ClipboardType, MonitorConfig, MonitorsConfig, Selection};
 pub use server::{AgentEvent, AgentHandle, AgentOptions, AgentStatus, DEFAULT_REQUEST_TIMEOUT};
 pub use session::{Policy, SessionEvent, VdagentHost, DEFAULT_MAX_CLIPBOARD};
+
+/// Logs a failed read or write on the agent socket: at debug level when QEMU simply went away
+/// (the VM stopped or was killed), as a warning otherwise.
+pub(crate) fn log_socket_error(what: &str, socket: &std::path::Path, e: &std::io::Error) {
+    if crate::qmp::is_peer_gone(e) {
+        tracing::debug!("vdagent: {what} {}: {e} (QEMU went away)", socket.display());
+    } else {
+        tracing::warn!("vdagent: {what} {}: {e}", socket.display());
+    }
+}

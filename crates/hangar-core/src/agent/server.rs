@@ -351,7 +351,7 @@ impl Driver {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!("vdagent: reading {}: {e}", self.options.socket.display());
+                        super::log_socket_error("reading", &self.options.socket, &e);
                         break Exit::Disconnected;
                     }
                 },
@@ -361,7 +361,7 @@ impl Driver {
                 },
                 done = &mut writer => {
                     if let Ok(Err(e)) = done {
-                        tracing::warn!("vdagent: writing {}: {e}", self.options.socket.display());
+                        super::log_socket_error("writing", &self.options.socket, &e);
                     }
                     break Exit::Disconnected;
                 }
