@@ -25,31 +25,20 @@
 //! for the bench with `apt-get install --no-install-recommends virt-manager`. Without it, only
 //! Hangar is measured. Needs Xvfb, xev and xdpyinfo (x11-utils), xdotool, stdbuf (coreutils) and dbus-daemon.
 
+#[path = "../tests/common/x11.rs"]
+#[allow(dead_code)]
+mod x11;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use x11::{find_program, start_xvfb, Reaped};
+
 /// A program that shows nothing within this time counts as failed.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A child process killed when the guard goes away.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A process started with `--fork` (dbus-daemon), killed by pid.
 struct Pid(i32);
@@ -59,45 +48,6 @@ impl Drop for Pid {
         // SAFETY: plain kill(2) of a process this bench started.
         unsafe { libc::kill(self.0, libc::SIGTERM) };
     }
-}
-
-fn x_answers(display: &str) -> bool {
-    Command::new("xdpyinfo")
-        .args(["-display", display])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Xvfb on a free display (random numbers checked with a real client, as the GUI tests do).
-fn start_xvfb() -> (Reaped, String) {
-    for attempt in 0..8u32 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let number = 200 + (std::process::id() ^ nanos ^ attempt.wrapping_mul(7919)) % 700;
-        if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
-            continue;
-        }
-        let display = format!(":{number}");
-        let child = Command::new("Xvfb")
-            .arg(&display)
-            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb (Debian package: xvfb)");
-        let mut guard = Reaped(child);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if x_answers(&display) && matches!(guard.0.try_wait(), Ok(None)) {
-                return (guard, display);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    panic!("Xvfb did not start on any display");
 }
 
 fn start_dbus() -> (Pid, String) {
@@ -319,7 +269,7 @@ fn main() {
         ),
     }
 
-    let (_xvfb, display) = start_xvfb();
+    let (_xvfb, display) = start_xvfb(None);
     let (_dbus, bus) = start_dbus();
     let (_xev, maps) = map_events(&display);
     std::thread::sleep(Duration::from_millis(300)); // xev selects its events

@@ -16,90 +16,17 @@
 
 mod common;
 
+use common::x11::{find_program, start_xvfb, Group, Reaped};
+
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PYTHON: &str = "/usr/bin/python3";
 /// The whole scenario (two guest boots under TCG on 2 loaded cores) must end within this.
 const LIMIT: Duration = Duration::from_secs(420);
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A child process killed when the guard goes away (also on test failure).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A process group (the driver, hangar and the D-Bus daemons) killed when the guard goes away.
-struct Group(Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let pgid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
-/// Whether an X client can open `display`, tried for up to `within`.
-fn x_answers(display: &str, within: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        let probe = Command::new("xdpyinfo")
-            .args(["-display", display])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if probe.is_ok_and(|s| s.success()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// Xvfb on a free display (random high numbers, each checked with a real X client; see
-/// tests/gui_library.rs for why not `-displayfd`).
-fn start_xvfb(log: &Path) -> (Reaped, String) {
-    for attempt in 0..8u32 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let number = 200 + (std::process::id() ^ nanos ^ attempt.wrapping_mul(7919)) % 700;
-        let display = format!(":{number}");
-        if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
-            || Path::new(&format!("/tmp/.X{number}-lock")).exists()
-        {
-            continue;
-        }
-        let child = Command::new("Xvfb")
-            .arg(&display)
-            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("Xvfb log file"))
-            .spawn()
-            .expect("start Xvfb");
-        let mut guard = Reaped(child);
-        if x_answers(&display, Duration::from_secs(10)) && matches!(guard.0.try_wait(), Ok(None)) {
-            return (guard, display);
-        }
-        eprintln!("Xvfb did not answer on display {display}; trying another");
-    }
-    panic!("Xvfb did not start on any display");
-}
 
 /// Kills every process whose command line mentions `dir` (QEMUs of this test).
 fn kill_mentioning(dir: &Path) {
@@ -155,7 +82,7 @@ fn a_vm_lives_its_whole_life_in_the_window() {
         .expect("runtime tempdir");
     let log = tmp.path().join("hangar.log");
     let xvfb_log = tmp.path().join("xvfb.log");
-    let (_xvfb, display) = start_xvfb(&xvfb_log);
+    let (_xvfb, display) = start_xvfb(Some(&xvfb_log));
     let _wm = Reaped(
         Command::new("openbox")
             .env("DISPLAY", &display)

@@ -9,85 +9,19 @@
 //! binary (built next to `hangar`, or built here). A missing tool fails the test with the
 //! Debian package to install (`build-aux/dev.sh deps` installs them all).
 
+mod common;
+
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::x11::{find_program, start_xvfb, Group};
 
 const PYTHON: &str = "/usr/bin/python3";
 /// The whole scenario must end within this time.
 const LIMIT: Duration = Duration::from_secs(85);
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A child process killed when the guard goes away (also on test failure).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Whether an X client can open display `number` (the way GTK connects, abstract socket
-/// first), tried for up to `within`.
-fn x_answers(number: &str, within: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        let probe = Command::new("xdpyinfo")
-            .args(["-display", &format!(":{number}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match probe {
-            Ok(status) if status.success() => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
-            Err(err) => panic!("cannot run xdpyinfo ({err}); install it (Debian package: x11-utils)"),
-        }
-    }
-    false
-}
-
-/// Starts Xvfb on a free display. Not with `-displayfd`: on a machine where the lock files of
-/// displays in use were removed, that Xvfb reports a display it does not (reliably) listen
-/// on. Random high numbers are tried instead, each checked with a real X client; a number
-/// taken meanwhile makes Xvfb exit, and the next one is tried.
-fn start_xvfb(xvfb: &Path, log: &Path) -> (Reaped, String) {
-    for attempt in 0..8u32 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let number = (200 + (std::process::id() ^ nanos ^ attempt.wrapping_mul(7919)) % 700).to_string();
-        let taken = [
-            format!("/tmp/.X11-unix/X{number}"),
-            format!("/tmp/.X{number}-lock"),
-        ];
-        if taken.iter().any(|p| Path::new(p).exists()) {
-            continue;
-        }
-        let log = std::fs::File::create(log).expect("Xvfb log file");
-        let child = Command::new(xvfb)
-            .arg(format!(":{number}"))
-            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start Xvfb");
-        let mut guard = Reaped(child);
-        if x_answers(&number, Duration::from_secs(10)) && matches!(guard.0.try_wait(), Ok(None)) {
-            return (guard, format!(":{number}"));
-        }
-        eprintln!("Xvfb did not answer on display :{number}; trying another display");
-    }
-    panic!("Xvfb did not start on any display");
-}
 
 /// `hangarctl` built by the same cargo run, or built now.
 fn hangarctl() -> PathBuf {
@@ -106,20 +40,12 @@ fn hangarctl() -> PathBuf {
     path
 }
 
-/// A process group (the driver, hangar and the D-Bus daemon) killed when the guard goes away.
-struct Group(Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let pgid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn library_follows_vms_started_and_stopped_anywhere() {
-    let xvfb = find_program("Xvfb").expect("Xvfb is needed for this test (Debian package: xvfb)");
+    assert!(
+        find_program("Xvfb").is_some(),
+        "Xvfb is needed for this test (Debian package: xvfb)"
+    );
     let pyatspi = Command::new(PYTHON).args(["-c", "import pyatspi"]).output();
     assert!(
         pyatspi.is_ok_and(|o| o.status.success()),
@@ -145,7 +71,7 @@ fn library_follows_vms_started_and_stopped_anywhere() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gui/library.py");
 
     let xvfb_log = tmp.path().join("xvfb.log");
-    let (mut xvfb, display) = start_xvfb(&xvfb, &xvfb_log);
+    let (mut xvfb, display) = start_xvfb(Some(&xvfb_log));
     let started = Instant::now();
     let mut command = Command::new(runner);
     command

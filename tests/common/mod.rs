@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 mod serial;
+pub mod x11;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
